@@ -1,0 +1,19 @@
+"""The `leadfleet` command: one typer app with a sub-command per capability."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import policy, route, template, ttfr
+
+app = typer.Typer(
+    name="leadfleet",
+    help="Lead routing, time to first response and outreach templates for a Salesforce org.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(policy.app, name="policy")
+route.register(app)
+ttfr.register(app)
+template.register(app)
