@@ -93,3 +93,14 @@ class TemplateSuggestion(BaseModel):
     fallbacks_used: list[str] = Field(default_factory=list)
     source: DecisionSource
     reason: str
+
+
+class AccountOwnerMatch(BaseModel):
+    """An existing Account whose Website domain matches a lead's email domain, with its owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_id: str
+    owner_id: str
+    owner_active: bool
+    domain: str
