@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import policy, route, template, ttfr
+from cli import config, policy, route, template, ttfr
 
 app = typer.Typer(
     name="leadfleet",
@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(policy.app, name="policy")
+app.add_typer(config.app, name="config")
 route.register(app)
 ttfr.register(app)
 template.register(app)
