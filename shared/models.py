@@ -24,7 +24,7 @@ class Lead(BaseModel):
     Country: str | None = None
     State: str | None = None
     # Kept as typed by the org or the caller: a decision explains a missing or non-numeric count.
-    NumberOfEmployees: int | float | str | None = None
+    NumberOfEmployees: bool | int | float | str | None = None
     Industry: str | None = None
     LeadSource: str | None = None
     Product_Interest__c: str | None = None
