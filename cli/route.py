@@ -46,11 +46,7 @@ class LlmMode(StrEnum):
 
 
 def _lead_from(record: dict[str, Any]) -> Lead:
-    """A Lead from one input object, keeping a boolean employee count recognisable as not a number."""
-    employees = record.get("NumberOfEmployees")
-    if isinstance(employees, bool):
-        # Lead's numeric union would read true as 1 employee; as text it is reported as not a number.
-        record = {**record, "NumberOfEmployees": json.dumps(employees)}
+    """A Lead from one input object; unknown fields are ignored."""
     return Lead.model_validate(record)
 
 
