@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import config, policy, route, template, ttfr
+from cli import config, policy, route, sim, template, ttfr
 
 app = typer.Typer(
     name="leadfleet",
@@ -18,3 +18,4 @@ app.add_typer(config.app, name="config")
 route.register(app)
 ttfr.register(app)
 template.register(app)
+sim.register(app)

@@ -1,0 +1,203 @@
+"""The simulator process: TLS material, the org, the ASGI app, and uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from simulator import actions, admin, composite, rest
+from simulator.gateway import (
+    data_endpoint,
+    guarded,
+    revoke_endpoint,
+    token_endpoint,
+    userinfo_endpoint,
+)
+from simulator.options import SimulatorOptions
+from simulator.org import Org, OrgOptions
+from simulator.routing import Router
+from simulator.tls import make_connected_app, make_server_tls
+
+START_TIMEOUT_SECONDS = 15.0
+STOP_GRACE_SECONDS = 5.0
+ALL_METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
+
+
+def build_router() -> Router:
+    """The REST resources, in matching order."""
+    router = Router()
+    rest.register(router)
+    composite.register(router)
+    actions.register(router)
+    return router
+
+
+def build_app(org: Org, identity: Any) -> Starlette:
+    """The ASGI app: Salesforce's endpoints (faulted and logged) plus the admin API."""
+    router = build_router()
+    data = guarded(org, data_endpoint(org, router))
+    routes: list[BaseRoute] = [
+        Route("/services/oauth2/token", guarded(org, token_endpoint(org)), methods=["POST"]),
+        Route(
+            "/services/oauth2/userinfo",
+            guarded(org, userinfo_endpoint(org)),
+            methods=["GET", "POST"],
+        ),
+        Route("/services/oauth2/revoke", guarded(org, revoke_endpoint(org)), methods=["POST"]),
+        Route("/services/data", data, methods=ALL_METHODS),
+        Route("/services/data/{rest:path}", data, methods=ALL_METHODS),
+        *admin.routes(org, identity),
+    ]
+    return Starlette(routes=routes)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class Simulator:
+    """One running simulated org over HTTPS; start() returns once it accepts connections."""
+
+    def __init__(self, options: SimulatorOptions) -> None:
+        self.options = options
+        state_dir = options.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.tls = make_server_tls(state_dir)
+        self.connected_app = make_connected_app(state_dir, options.seed)
+        self.org = Org(
+            OrgOptions(
+                state_dir=state_dir,
+                seed=options.seed,
+                policy_path=options.policy_path,
+                token_ttl_seconds=options.token_ttl_seconds,
+                daily_api_limit=options.daily_api_limit,
+                single_email_limit=options.single_email_limit,
+            ),
+            self.connected_app,
+        )
+        self._socket = _bind(options.host, options.port)
+        self.port: int = self._socket.getsockname()[1]
+        url_host = "127.0.0.1" if options.host in ("0.0.0.0", "127.0.0.1") else options.host  # noqa: S104
+        url_host = f"[{url_host}]" if ":" in url_host else url_host
+        self.base_url = f"https://{url_host}:{self.port}"
+        self.org.base_urls = [self.base_url, f"https://localhost:{self.port}"]
+        self.app = build_app(self.org, self.connection_info)
+        config = uvicorn.Config(
+            self.app,
+            ssl_certfile=str(self.tls.cert_chain),
+            ssl_keyfile=str(self.tls.key),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=2,
+            ws="none",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def connection_info(self) -> dict[str, Any]:
+        """What a client needs to connect: the start-up line's document (plus the org id)."""
+        return {
+            "instance_url": self.base_url,
+            "ca_bundle": str(self.tls.ca_bundle.resolve()),
+            "consumer_key": self.connected_app.consumer_key,
+            "username": self.org.identity.username,
+            "private_key_path": str(self.connected_app.private_key_path.resolve()),
+            "login_url": self.base_url,
+            "org_id": self.org.identity.org_id,
+        }
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve(sockets=[self._socket])
+
+    def _abort_connections(self) -> None:
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+    def start(self) -> None:
+        """Serve in a background thread; returns when the server accepts connections."""
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve(),),
+            name=f"simulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop serving, wait for in-flight requests, and close the database."""
+        self._server.should_exit = True
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        aborted = False
+        while self._thread is not None and self._thread.is_alive():
+            # Idle TLS keep-alive connections wait for the peer's close_notify, which pooled
+            # clients never send; once no request is in flight they are cut instead.
+            if not aborted and self._loop is not None and not self._server.server_state.tasks:
+                self._loop.call_soon_threadsafe(self._abort_connections)
+                aborted = True
+            if time.monotonic() > deadline:
+                self._server.force_exit = True
+            self._thread.join(timeout=0.02)
+        self._socket.close()
+        self.org.store.close()
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(options: SimulatorOptions) -> None:
+    """Start, print the connection line of JSON to stdout, and serve until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    simulator = Simulator(options)
+    simulator.start()
+    info = simulator.connection_info()
+    print(json.dumps({k: info[k] for k in _STARTUP_KEYS}), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+
+
+_STARTUP_KEYS = ("instance_url", "ca_bundle", "consumer_key", "username", "private_key_path",
+                 "login_url")  # fmt: skip

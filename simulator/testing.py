@@ -1,0 +1,200 @@
+"""Run a simulator inside a test process and control it: the fixture helper for every test suite.
+
+with running_simulator(tmp_path) as sim:
+    token = sim.access_token()
+    sim.inject_fault("/services/data/*/sobjects/Lead*", "unable_to_lock_row", count=1)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import jwt
+import requests
+
+from simulator.changelog import ChangeEntry
+from simulator.faults import FaultRule
+from simulator.oauth import JWT_GRANT
+from simulator.options import SimulatorOptions, default_policy_path
+from simulator.requestlog import RequestRecord
+from simulator.server import Simulator
+
+HTTP_TIMEOUT_SECONDS = 10.0
+
+
+class SimulatorHandle:
+    """A running simulator: connection details and the control operations of the admin API."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        info = simulator.connection_info()
+        self.instance_url: str = info["instance_url"]
+        self.login_url: str = info["login_url"]
+        self.ca_bundle = Path(info["ca_bundle"])
+        self.consumer_key: str = info["consumer_key"]
+        self.username: str = info["username"]
+        self.private_key_path = Path(info["private_key_path"])
+
+    @property
+    def org(self) -> Any:
+        """The in-process org (data, clock, limits) for assertions that need more than the API."""
+        return self.simulator.org
+
+    @property
+    def org_id(self) -> str:
+        """The org's 18-character id."""
+        return str(self.simulator.org.identity.org_id)
+
+    @property
+    def user_id(self) -> str:
+        """The integration user's id."""
+        return str(self.simulator.org.identity.integration_user_id)
+
+    @property
+    def intake_queue_id(self) -> str:
+        """The "Lead Intake" queue the default assignment rule gives every lead."""
+        return str(self.simulator.org.identity.intake_queue_id)
+
+    def assertion(
+        self,
+        *,
+        subject: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+        expires_in: float = 180,
+        private_key: bytes | None = None,
+    ) -> str:
+        """A signed JWT bearer assertion; each claim can be overridden to test rejections."""
+        claims: dict[str, Any] = {
+            "iss": issuer or self.consumer_key,
+            "sub": subject or self.username,
+            "aud": audience or self.login_url,
+            "exp": int(self.simulator.org.clock.now().timestamp() + expires_in),
+        }
+        key = private_key or self.private_key_path.read_bytes()
+        return jwt.encode(claims, key, algorithm="RS256")
+
+    def token_response(self, assertion: str | None = None) -> requests.Response:
+        """POST an assertion to the token endpoint and return the raw response."""
+        return requests.post(
+            f"{self.login_url}/services/oauth2/token",
+            data={"grant_type": JWT_GRANT, "assertion": assertion or self.assertion()},
+            verify=str(self.ca_bundle),
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+
+    def access_token(self, username: str | None = None) -> str:
+        """Exchange a JWT for an access token (the integration user's unless named)."""
+        response = self.token_response(self.assertion(subject=username))
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def session(self, token: str | None = None) -> requests.Session:
+        """A requests session that trusts the simulator's CA and carries a bearer token."""
+        session = requests.Session()
+        session.verify = str(self.ca_bundle)
+        # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would otherwise replace `verify` on every request.
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {token or self.access_token()}"
+        return session
+
+    def inject_fault(
+        self,
+        route: str,
+        kind: str,
+        *,
+        method: str | None = None,
+        probability: float = 1.0,
+        count: int | None = None,
+        latency_ms: float | tuple[float, float] | None = None,
+    ) -> FaultRule:
+        """Install a fault rule (kinds: http_503, http_500, unable_to_lock_row,
+        request_limit_exceeded, invalid_session_id, latency)."""
+        return self.simulator.org.faults.add(
+            route, kind, method=method, probability=probability, count=count, latency_ms=latency_ms
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule."""
+        self.simulator.org.faults.clear()
+
+    def revoke_tokens(self, token: str | None = None) -> int:
+        """Revoke one access token, or all of them."""
+        return int(self.simulator.org.tokens.revoke(token))
+
+    def shift_clock(self, seconds: float) -> None:
+        """Move the simulator's clock (CreatedDate, token expiry, the limits day)."""
+        self.simulator.org.clock.shift(seconds)
+
+    def state(self) -> dict[str, Any]:
+        """Counts per sobject, API usage, emails sent and the like."""
+        return dict(self.simulator.org.state())
+
+    def requests_log(self) -> list[RequestRecord]:
+        """Every logged request, oldest first."""
+        return list(self.simulator.org.requests.entries())
+
+    def change_log(self, since: int = 0) -> list[ChangeEntry]:
+        """Committed changes after a position."""
+        return list(self.simulator.org.changelog.read(since))
+
+    def change_log_position(self) -> int:
+        """The newest change's position (read it before acting, then `change_log(since=...)`)."""
+        return int(self.simulator.org.changelog.latest_position)
+
+    def set_assignment_rule(
+        self,
+        *,
+        enabled: bool = True,
+        default_owner_id: str | None = None,
+        entries: list[dict[str, str]] | None = None,
+        on_update: bool = True,
+    ) -> None:
+        """Replace the Lead assignment rule (disable it with enabled=False)."""
+        self.simulator.org.set_assignment_rule(
+            enabled=enabled, default_owner_id=default_owner_id, entries=entries, on_update=on_update
+        )
+
+    def set_limit(self, name: str, maximum: int) -> None:
+        """Change a limit's Max (DailyApiRequests, SingleEmail, ...)."""
+        self.simulator.org.limits.set_max(name, maximum)
+
+    def reset(self) -> None:
+        """Re-seed the org and forget usage, faults, logs and clock shifts (tokens stay valid)."""
+        self.simulator.org.reset()
+
+
+@contextmanager
+def running_simulator(
+    state_dir: Path, *, seed: int = 7, **options: Any
+) -> Iterator[SimulatorHandle]:
+    """Start a simulator on a free port in this process and stop it cleanly afterwards."""
+    settings = replace(
+        SimulatorOptions(),
+        state_dir=state_dir,
+        port=0,
+        seed=seed,
+        policy_path=options.pop("policy_path", default_policy_path()),
+    )
+    settings = replace(settings, **options)
+    simulator = Simulator(settings)
+    simulator.start()
+    try:
+        yield SimulatorHandle(simulator)
+    finally:
+        simulator.stop()
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    """Poll a condition until it holds or the timeout passes (for asynchronous effects)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
