@@ -20,7 +20,7 @@ import jwt
 import redis
 import requests
 from pydantic import BaseModel, ConfigDict, SecretStr
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from shared.errors import ConfigError, SalesforceError
 from shared.salesforce.errors import (
@@ -129,6 +129,16 @@ class JwtBearerAuth:
 
     def token(self) -> AccessToken:
         """A token valid beyond the refresh margin, refreshed by one process at a time."""
+        try:
+            return self._token()
+        except RedisError as exc:
+            # The cache is shared by the fleet; without it a task retries rather than fails.
+            raise TransportError(
+                f"Salesforce token cache unavailable: {type(exc).__name__}",
+                resource=_OAUTH_RESOURCE,
+            ) from None
+
+    def _token(self) -> AccessToken:
         cached = self._read()
         now = self._clock()
         if cached is not None and cached.is_fresh(now, self._margin):

@@ -198,6 +198,16 @@ def test_late_invalidation_keeps_a_fresh_token(sim: SimulatorHandle, prefix: str
     assert auth.token() == fresh
 
 
+def test_unreachable_token_cache_is_retryable(sim: SimulatorHandle, prefix: str) -> None:
+    """With Redis down a task gets a retryable error, not a crash that dead-letters the lead."""
+    settings = settings_for(sim)
+    dead_cache = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    auth = JwtBearerAuth(settings, dead_cache, key_prefix=prefix, http=build_http_session(settings))
+    with pytest.raises(TransportError, match="token cache unavailable") as excinfo:
+        auth.token()
+    assert isinstance(excinfo.value, RetryableError)
+
+
 def test_revoked_token_reauthenticates_once(
     sim: SimulatorHandle, sf: Salesforce, prefix: str
 ) -> None:
