@@ -6,6 +6,7 @@
     │   └── SalesforceRetryableError    (also SalesforceError)
     └── PermanentError                  retrying cannot help: bad input, 4xx, invariants
         ├── InvalidInputError           a record or message that cannot be decided on
+        │   └── DecodeError             a change event that cannot be decoded (listener.decode)
         ├── TemplateFillError           a template variable has no value and no fallback
         └── SalesforcePermanentError    (also SalesforceError)
 

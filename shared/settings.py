@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_TOPICS = ("/data/LeadChangeEvent", "/data/TaskChangeEvent", "/data/EmailMessageChangeEvent")
 
 
 class ConfigFilesSettings(BaseModel):
@@ -87,6 +97,78 @@ class SimulatorSettings(BaseModel):
     single_email_limit: int = Field(default=5000, ge=0, description="SingleEmail daily maximum.")
 
 
+class ListenerSettings(BaseModel):
+    """The Change Data Capture listener: Pub/Sub API connection, flow control and health."""
+
+    topics: Annotated[list[str], NoDecode] = Field(
+        default=",".join(DEFAULT_TOPICS),
+        validate_default=True,
+        description="Change event channels to subscribe to, comma-separated (or a JSON list).",
+    )
+    pubsub_host: str = Field(
+        default="api.pubsub.salesforce.com",
+        description="Pub/Sub API host (api.deu.pubsub.salesforce.com in the EU; the simulator's).",
+    )
+    pubsub_port: int = Field(default=7443, ge=1, le=65535, description="Pub/Sub API port.")
+    pubsub_plaintext: bool = Field(
+        default=False,
+        description="Use a plaintext gRPC channel; only for a local simulator, never Salesforce.",
+    )
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="num_requested per FetchRequest; Salesforce allows at most 100 outstanding.",
+    )
+    rpc_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of GetTopic and GetSchema calls."
+    )
+    keepalive_stale_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Not ready when no event or keepalive arrived for this long "
+        "(Salesforce sends a keepalive within 270 s).",
+    )
+    reconnect_backoff_base_seconds: float = Field(
+        default=1.0, gt=0, description="First reconnect delay; doubles per failed attempt."
+    )
+    reconnect_backoff_cap_seconds: float = Field(
+        default=60.0, gt=0, description="Longest reconnect delay (before jitter)."
+    )
+    overflow_margin_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A GAP_OVERFLOW reconciles records modified this long before its commit.",
+    )
+    http_host: str = Field(
+        default="127.0.0.1", description="Address of the /healthz, /readyz and /metrics server."
+    )
+    http_port: int = Field(
+        default=9108, ge=0, le=65535, description="Port of the health and metrics server."
+    )
+    dead_letter_max_length: int = Field(
+        default=10000, gt=0, description="The dead-letter stream keeps about this many entries."
+    )
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [topic.strip() for topic in text.split(",") if topic.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_cap_covers_base(self) -> ListenerSettings:
+        if self.reconnect_backoff_cap_seconds < self.reconnect_backoff_base_seconds:
+            raise ValueError(
+                "reconnect_backoff_cap_seconds is below reconnect_backoff_base_seconds"
+            )
+        return self
+
+
 class LeadfleetSettings(BaseSettings):
     """Every setting of leadfleet; see config/leadfleet.example.env."""
 
@@ -105,6 +187,7 @@ class LeadfleetSettings(BaseSettings):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    listener: ListenerSettings = Field(default_factory=ListenerSettings)
 
 
 def load_settings() -> LeadfleetSettings:
