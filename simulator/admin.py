@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulator.cdc_control import CdcControl, entry_json, parse_moment
 from simulator.org import Org
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
@@ -40,7 +41,9 @@ def _admin(handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def routes(org: Org, identity: Callable[[], dict[str, Any]]) -> list[Route]:
+def routes(
+    org: Org, identity: Callable[[], dict[str, Any]], cdc: CdcControl | None = None
+) -> list[Route]:
     """The admin routes bound to one org; `identity` gives the connection details document."""
 
     def add_fault(_: Request, body: dict[str, Any]) -> Response:
@@ -100,6 +103,7 @@ def routes(org: Org, identity: Callable[[], dict[str, Any]]) -> list[Route]:
         return lambda _request, _body: fn()
 
     return [
+        *(_cdc_routes(cdc) if cdc is not None else []),
         Route("/__sim/identity", _admin(get(identity)), methods=["GET"]),
         Route("/__sim/state", _admin(get(org.state)), methods=["GET"]),
         Route(
@@ -144,4 +148,36 @@ def routes(org: Org, identity: Callable[[], dict[str, Any]]) -> list[Route]:
             methods=["GET"],
         ),
         Route("/__sim/clock/shift", _admin(shift_clock), methods=["POST"]),
+    ]
+
+
+def _cdc_routes(cdc: CdcControl) -> list[Route]:
+    """Change event stream controls: gap and overflow events, Subscribe faults, retention."""
+
+    def gap(_: Request, body: dict[str, Any]) -> Response:
+        entry = cdc.inject_gap(
+            str(body["entity"]), str(body["change_type"]), list(body["record_ids"])
+        )
+        return JSONResponse(entry_json(entry), status_code=201)
+
+    def overflow(_: Request, body: dict[str, Any]) -> Response:
+        return JSONResponse(entry_json(cdc.inject_overflow(str(body["entity"]))), status_code=201)
+
+    def unavailable(_: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return {"subscribe_failures_pending": cdc.fail_subscribes(int(body.get("count", 1)))}
+
+    def drop(_: Request, __: Any) -> dict[str, Any]:
+        return {"dropped": cdc.drop_streams()}
+
+    def expire(_: Request, body: dict[str, Any]) -> dict[str, Any]:
+        cdc.expire_events(parse_moment(body.get("before")))
+        return cdc.state()
+
+    return [
+        Route("/__sim/cdc", _admin(lambda _request, _body: cdc.state()), methods=["GET"]),
+        Route("/__sim/cdc/gap", _admin(gap), methods=["POST"]),
+        Route("/__sim/cdc/overflow", _admin(overflow), methods=["POST"]),
+        Route("/__sim/cdc/expire", _admin(expire), methods=["POST"]),
+        Route("/__sim/pubsub/unavailable", _admin(unavailable), methods=["POST"]),
+        Route("/__sim/pubsub/drop", _admin(drop), methods=["POST"]),
     ]

@@ -25,6 +25,13 @@ class SimulatorOptions:
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
     single_email_limit: int = 5_000
+    pubsub_port: int = 7443
+    pubsub_plaintext: bool = False
+    pubsub_keepalive_seconds: float = 270.0
+    pubsub_idle_timeout_seconds: float = 60.0
+    retention_hours: float = 72.0
+    cometd_timeout_seconds: float = 110.0
+    cometd_client_expiry_seconds: float = 40.0
 
 
 def default_policy_path() -> Path | None:
@@ -44,7 +51,8 @@ def parse_options(
 
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
-        description="A Salesforce org simulator over HTTPS (REST, OAuth 2.0 JWT bearer).",
+        description="A Salesforce org simulator: HTTPS REST, OAuth 2.0 JWT bearer, "
+        "Pub/Sub API gRPC and CometD change events.",
     )
     parser.add_argument("--host", default=fallback("host", defaults.host))
     parser.add_argument("--port", type=int, default=int(fallback("port", defaults.port)),
@@ -60,6 +68,26 @@ def parse_options(
                         default=int(fallback("daily_api_limit", defaults.daily_api_limit)))  # fmt: skip
     parser.add_argument("--single-email-limit", type=int,
                         default=int(fallback("single_email_limit", defaults.single_email_limit)))  # fmt: skip
+    parser.add_argument("--pubsub-port", type=int,
+                        default=int(fallback("pubsub_port", defaults.pubsub_port)),
+                        help="Pub/Sub API gRPC port; 0 picks a free one")  # fmt: skip
+    parser.add_argument("--pubsub-plaintext", action="store_true",
+                        default=_flag(fallback("pubsub_plaintext", defaults.pubsub_plaintext)),
+                        help="serve gRPC without TLS (local clients that cannot do TLS)")  # fmt: skip
+    parser.add_argument("--pubsub-keepalive-seconds", type=float,
+                        default=float(fallback("pubsub_keepalive_seconds",
+                                               defaults.pubsub_keepalive_seconds)))  # fmt: skip
+    parser.add_argument("--pubsub-idle-timeout-seconds", type=float,
+                        default=float(fallback("pubsub_idle_timeout_seconds",
+                                               defaults.pubsub_idle_timeout_seconds)))  # fmt: skip
+    parser.add_argument("--retention-hours", type=float,
+                        default=float(fallback("retention_hours", defaults.retention_hours)))  # fmt: skip
+    parser.add_argument("--cometd-timeout-seconds", type=float,
+                        default=float(fallback("cometd_timeout_seconds",
+                                               defaults.cometd_timeout_seconds)))  # fmt: skip
+    parser.add_argument("--cometd-client-expiry-seconds", type=float,
+                        default=float(fallback("cometd_client_expiry_seconds",
+                                               defaults.cometd_client_expiry_seconds)))  # fmt: skip
     args = parser.parse_args(argv)
     return SimulatorOptions(
         state_dir=args.state_dir,
@@ -70,4 +98,16 @@ def parse_options(
         token_ttl_seconds=args.token_ttl_seconds,
         daily_api_limit=args.daily_api_limit,
         single_email_limit=args.single_email_limit,
+        pubsub_port=args.pubsub_port,
+        pubsub_plaintext=args.pubsub_plaintext,
+        pubsub_keepalive_seconds=args.pubsub_keepalive_seconds,
+        pubsub_idle_timeout_seconds=args.pubsub_idle_timeout_seconds,
+        retention_hours=args.retention_hours,
+        cometd_timeout_seconds=args.cometd_timeout_seconds,
+        cometd_client_expiry_seconds=args.cometd_client_expiry_seconds,
     )
+
+
+def _flag(value: str) -> bool:
+    """An environment switch: true, 1, yes or on (any case) turn it on."""
+    return value.strip().lower() in ("true", "1", "yes", "on")

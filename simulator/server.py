@@ -1,4 +1,4 @@
-"""The simulator process: TLS material, the org, the ASGI app, and uvicorn in a background thread."""
+"""The simulator process: TLS files, the org, the ASGI app under uvicorn, the Pub/Sub gRPC server."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from simulator import actions, admin, composite, rest
+from simulator.anthropic_api import AnthropicApi, api_key_for
+from simulator.anthropic_api import routes as anthropic_routes
+from simulator.cdc_control import CdcControl
+from simulator.cometd import CometdServer
+from simulator.eventbus import EventBus
 from simulator.gateway import (
     data_endpoint,
     guarded,
@@ -25,6 +30,8 @@ from simulator.gateway import (
 )
 from simulator.options import SimulatorOptions
 from simulator.org import Org, OrgOptions
+from simulator.pubsub_server import PubSubServer, PubSubTls
+from simulator.pubsub_stream import StreamTimings
 from simulator.routing import Router
 from simulator.tls import make_connected_app, make_server_tls
 
@@ -42,10 +49,19 @@ def build_router() -> Router:
     return router
 
 
-def build_app(org: Org, identity: Any) -> Starlette:
+def build_app(
+    org: Org, identity: Any, cometd: CometdServer | None = None, cdc: CdcControl | None = None
+) -> Starlette:
     """The ASGI app: Salesforce's endpoints (faulted and logged) plus the admin API."""
     router = build_router()
     data = guarded(org, data_endpoint(org, router))
+    streaming: list[BaseRoute] = []
+    if cometd is not None:
+        bayeux = guarded(org, cometd.endpoint)
+        streaming = [
+            Route("/cometd/{version}", bayeux, methods=["POST"]),
+            Route("/cometd/{version}/{kind:path}", bayeux, methods=["POST"]),
+        ]
     routes: list[BaseRoute] = [
         Route("/services/oauth2/token", guarded(org, token_endpoint(org)), methods=["POST"]),
         Route(
@@ -56,7 +72,8 @@ def build_app(org: Org, identity: Any) -> Starlette:
         Route("/services/oauth2/revoke", guarded(org, revoke_endpoint(org)), methods=["POST"]),
         Route("/services/data", data, methods=ALL_METHODS),
         Route("/services/data/{rest:path}", data, methods=ALL_METHODS),
-        *admin.routes(org, identity),
+        *streaming,
+        *admin.routes(org, identity, cdc),
     ]
     return Starlette(routes=routes)
 
@@ -99,7 +116,29 @@ class Simulator:
         url_host = f"[{url_host}]" if ":" in url_host else url_host
         self.base_url = f"https://{url_host}:{self.port}"
         self.org.base_urls = [self.base_url, f"https://localhost:{self.port}"]
-        self.app = build_app(self.org, self.connection_info)
+        self.bus = EventBus(self.org, options.retention_hours)
+        self.pubsub = PubSubServer(
+            self.bus,
+            lambda: self.org.base_urls,
+            host=options.host,
+            port=options.pubsub_port,
+            tls=None if options.pubsub_plaintext else PubSubTls(self.tls.cert_chain, self.tls.key),
+            timings=StreamTimings(
+                options.pubsub_keepalive_seconds, options.pubsub_idle_timeout_seconds
+            ),
+        )
+        self.pubsub_target = f"{url_host}:{self.pubsub.port}"
+        self.cdc = CdcControl(self.bus, self.pubsub.service, self.pubsub.faults)
+        self.cometd = CometdServer(
+            self.org,
+            self.bus,
+            timeout_seconds=options.cometd_timeout_seconds,
+            client_expiry_seconds=options.cometd_client_expiry_seconds,
+        )
+        self.app = build_app(self.org, self.connection_info, self.cometd, self.cdc)
+        # The Anthropic-compatible Messages API shares the HTTPS port (simulator/anthropic_api.py).
+        self.anthropic = AnthropicApi(api_keys=[api_key_for(options.seed)], seed=options.seed)
+        self.app.router.routes.extend(anthropic_routes(self.anthropic))
         config = uvicorn.Config(
             self.app,
             ssl_certfile=str(self.tls.cert_chain),
@@ -125,6 +164,8 @@ class Simulator:
             "private_key_path": str(self.connected_app.private_key_path.resolve()),
             "login_url": self.base_url,
             "org_id": self.org.identity.org_id,
+            "pubsub_target": self.pubsub_target,
+            "pubsub_tls": not self.options.pubsub_plaintext,
         }
 
     async def _serve(self) -> None:
@@ -138,7 +179,8 @@ class Simulator:
                 transport.abort()
 
     def start(self) -> None:
-        """Serve in a background thread; returns when the server accepts connections."""
+        """Serve in a background thread; returns when both servers accept connections."""
+        self.pubsub.start()
         self._thread = threading.Thread(
             target=asyncio.run,
             args=(self._serve(),),
@@ -149,11 +191,14 @@ class Simulator:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.pubsub.stop()
                 raise RuntimeError(f"the simulator did not start on port {self.port}")
             time.sleep(0.01)
 
     def stop(self) -> None:
-        """Stop serving, wait for in-flight requests, and close the database."""
+        """Stop serving, wait for in-flight requests and streams, and close the database."""
+        self.pubsub.stop()
+        self.cometd.close()
         self._server.should_exit = True
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         aborted = False
@@ -203,4 +248,4 @@ def serve_forever(options: SimulatorOptions) -> None:
 
 
 _STARTUP_KEYS = ("instance_url", "ca_bundle", "consumer_key", "username", "private_key_path",
-                 "login_url")  # fmt: skip
+                 "login_url", "pubsub_target")  # fmt: skip

@@ -202,8 +202,8 @@ class _Compiler:
             for operand in node.operands:
                 # `a AND (b AND c)` is one chain; nesting in SQL text costs parser stack.
                 operands.extend(operand.operands if isinstance(operand, kind) else (operand,))
-            # Compound operands go last, so a left-deep chain keeps them near its root.
-            operands.sort(key=lambda operand: isinstance(operand, And | Or | Not))
+            # The deepest operands go last, where a left-deep chain keeps them near its root.
+            operands.sort(key=_nesting)
             level = _AND if kind is And else _OR
             return _chain(level, [self.condition(operand) for operand in operands])
         if isinstance(node, Not):
@@ -323,15 +323,27 @@ class _Compiler:
         raise _type_error(name, ftype)
 
 
+def _nesting(node: Condition) -> int:
+    if isinstance(node, Not):
+        return 1 + _nesting(node.operand)
+    if isinstance(node, And | Or):
+        return 1 + max(_nesting(operand) for operand in node.operands)
+    return 0
+
+
 def _chain(level: int, parts: list[_Sql]) -> _Sql:
     """Join fragments with AND or OR, cutting long chains into parenthesised chunks."""
     if len(parts) == 1:
         return parts[0]
     joiner = " AND " if level == _AND else " OR "
     texts = [part.at(level) for part in parts]
-    # SQLite refuses expressions nested 1000 deep, and a chain is one level per term.
+    # SQLite refuses expressions nested 1000 deep, and a chain is one level per term. The
+    # last term, where compound operands sort, stays outside the chunks: every parenthesis
+    # around it would cost SQLite parser stack, which is only 100 entries deep.
     while len(texts) > _CHUNK:
-        texts = [f"({joiner.join(texts[i : i + _CHUNK])})" for i in range(0, len(texts), _CHUNK)]
+        head = texts[:-1]
+        chunks = [f"({joiner.join(head[i : i + _CHUNK])})" for i in range(0, len(head), _CHUNK)]
+        texts = [*chunks, texts[-1]]
     return _Sql(joiner.join(texts), level)
 
 

@@ -3,20 +3,26 @@
 with running_simulator(tmp_path) as sim:
     token = sim.access_token()
     sim.inject_fault("/services/data/*/sobjects/Lead*", "unable_to_lock_row", count=1)
+    with sim.pubsub_channel() as channel:
+        stub = PubSubStub(channel)  # calls carry metadata=sim.pubsub_metadata(token)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import jwt
 import requests
 
+from simulator.anthropic_faults import AnthropicFault
+from simulator.anthropic_meter import MessageRecord
 from simulator.changelog import ChangeEntry
 from simulator.faults import FaultRule
 from simulator.oauth import JWT_GRANT
@@ -39,6 +45,7 @@ class SimulatorHandle:
         self.consumer_key: str = info["consumer_key"]
         self.username: str = info["username"]
         self.private_key_path = Path(info["private_key_path"])
+        self.pubsub_target: str = info["pubsub_target"]
 
     @property
     def org(self) -> Any:
@@ -168,16 +175,106 @@ class SimulatorHandle:
         """Re-seed the org and forget usage, faults, logs and clock shifts (tokens stay valid)."""
         self.simulator.org.reset()
 
+    @property
+    def anthropic_base_url(self) -> str:
+        """Base URL of the Anthropic-compatible Messages API (the SDK appends /v1/messages)."""
+        return self.instance_url
+
+    @property
+    def anthropic_api_key(self) -> str:
+        """The API key the simulated Messages API accepts."""
+        return str(self.simulator.anthropic.api_key)
+
+    def inject_anthropic_fault(
+        self,
+        kind: str,
+        *,
+        probability: float = 1.0,
+        count: int | None = None,
+        latency_ms: float | tuple[float, float] | None = None,
+        retry_after: float = 1.0,
+    ) -> AnthropicFault:
+        """Install a Messages API fault (kinds: latency, rate_limit, overloaded, api_error,
+        text_only, out_of_enum)."""
+        return self.simulator.anthropic.add_fault(
+            kind,
+            probability=probability,
+            count=count,
+            latency_ms=latency_ms,
+            retry_after=retry_after,
+        )
+
+    def clear_anthropic_faults(self) -> None:
+        """Remove every Messages API fault."""
+        self.simulator.anthropic.clear_faults()
+
+    def anthropic_requests(self) -> list[MessageRecord]:
+        """Every /v1/messages request answered, oldest first, with its token usage."""
+        return list(self.simulator.anthropic.requests())
+
+    def anthropic_usage(self) -> dict[str, int]:
+        """Requests and tokens (input, output, cache read, cache creation) over the log."""
+        return dict(self.simulator.anthropic.usage())
+
+    def reset_anthropic(self) -> None:
+        """Forget Messages API faults, the request log and the prompt cache."""
+        self.simulator.anthropic.reset()
+
+    def pubsub_channel_credentials(self) -> grpc.ChannelCredentials:
+        """TLS credentials that trust the simulator's CA, for `grpc.secure_channel`."""
+        return grpc.ssl_channel_credentials(root_certificates=self.ca_bundle.read_bytes())
+
+    def pubsub_channel(self) -> grpc.Channel:
+        """A TLS channel to the Pub/Sub API server (close it, or use it as a context manager)."""
+        return grpc.secure_channel(self.pubsub_target, self.pubsub_channel_credentials())
+
+    def pubsub_metadata(self, token: str | None = None) -> tuple[tuple[str, str], ...]:
+        """The call metadata the Pub/Sub API expects: accesstoken, instanceurl, tenantid."""
+        return (
+            ("accesstoken", token or self.access_token()),
+            ("instanceurl", self.instance_url),
+            ("tenantid", self.org_id),
+        )
+
+    def cometd_url(self, version: str = "62.0") -> str:
+        """The CometD (Streaming API) endpoint."""
+        return f"{self.instance_url}/cometd/{version}"
+
+    def inject_gap(self, entity: str, change_type: str, record_ids: Sequence[str]) -> ChangeEntry:
+        """Emit a GAP_CREATE/GAP_UPDATE/GAP_DELETE/GAP_UNDELETE event (header only) for records."""
+        return self.simulator.cdc.inject_gap(entity, change_type, record_ids)
+
+    def inject_gap_overflow(self, entity: str) -> ChangeEntry:
+        """Emit a GAP_OVERFLOW event for an object (no record ids, no fields)."""
+        return self.simulator.cdc.inject_overflow(entity)
+
+    def fail_subscribes(self, count: int = 1) -> None:
+        """Answer the next `count` Subscribe calls with UNAVAILABLE service.unavailable."""
+        self.simulator.cdc.fail_subscribes(count)
+
+    def drop_streams(self) -> int:
+        """Cut every open Subscribe call (UNAVAILABLE); returns how many were open."""
+        return self.simulator.cdc.drop_streams()
+
+    def expire_events(self, before: datetime | None = None) -> None:
+        """Take every change event committed before a moment (now by default) out of retention."""
+        self.simulator.cdc.expire_events(before)
+
 
 @contextmanager
 def running_simulator(
     state_dir: Path, *, seed: int = 7, **options: Any
 ) -> Iterator[SimulatorHandle]:
-    """Start a simulator on a free port in this process and stop it cleanly afterwards."""
+    """Start a simulator on free ports in this process and stop it cleanly afterwards.
+
+    Options are SimulatorOptions fields, e.g. pubsub_keepalive_seconds=0.2,
+    pubsub_idle_timeout_seconds=1, retention_hours=1, cometd_timeout_seconds=0.5.
+    """
     settings = replace(
         SimulatorOptions(),
         state_dir=state_dir,
         port=0,
+        pubsub_port=0,
         seed=seed,
         policy_path=options.pop("policy_path", default_policy_path()),
     )

@@ -100,8 +100,8 @@ def test_python_m_simulator_prints_one_line_and_stops_cleanly(tmp_path: Path) ->
     """The process prints its connection details as one JSON line and exits 0 on SIGTERM."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLEET_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--port", "0", "--state-dir", str(tmp_path),
-         "--seed", "3"],
+        [sys.executable, "-m", "simulator", "--port", "0", "--pubsub-port", "0",
+         "--state-dir", str(tmp_path), "--seed", "3"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -109,7 +109,7 @@ def test_python_m_simulator_prints_one_line_and_stops_cleanly(tmp_path: Path) ->
         line = process.stdout.readline()
         info = json.loads(line)
         assert set(info) == {"instance_url", "ca_bundle", "consumer_key", "username",
-                             "private_key_path", "login_url"}  # fmt: skip
+                             "private_key_path", "login_url", "pubsub_target"}  # fmt: skip
         assert info["instance_url"].startswith("https://127.0.0.1:")
         assert not info["instance_url"].endswith(":0")
         assert info["consumer_key"].startswith("3MVG9")
