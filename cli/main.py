@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import config, policy, route, sim, template, ttfr
+from cli import config, dlq, policy, route, sim, template, ttfr
 
 app = typer.Typer(
     name="leadfleet",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(policy.app, name="policy")
 app.add_typer(config.app, name="config")
+app.add_typer(dlq.app, name="dlq")
 route.register(app)
 ttfr.register(app)
 template.register(app)

@@ -87,10 +87,32 @@ def template(
             "--var", help="NAME=VALUE for a variable not on the lead, e.g. sender_name. Repeatable."
         ),
     ] = None,
+    lead_id: Annotated[
+        str | None,
+        typer.Option(
+            "--lead-id",
+            help="Run the template workload on this Salesforce lead: suggest and write it.",
+        ),
+    ] = None,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="With --lead-id: also send the email (at most once per lead)."),
+    ] = False,
 ) -> None:
     """Print one TemplateSuggestion JSON per lead line; exit 1 if any line failed."""
+    if lead_id is not None:
+        if dry_run or file is not None:
+            raise typer.BadParameter("--lead-id runs on Salesforce; it takes no FILE or --dry-run")
+        _run_for_lead(lead_id, send=send)
+        return
+    if send:
+        raise typer.BadParameter("--send needs --lead-id", param_hint="--send")
     if not dry_run:
-        typer.echo("only --dry-run is available: sending needs the worker fleet", err=True)
+        typer.echo(
+            "only --dry-run (with a FILE) or --lead-id ID is available here; "
+            "sending for new leads runs in the worker fleet",
+            err=True,
+        )
         raise typer.Exit(2)
     if file is None:
         raise typer.BadParameter("a FILE (or - for stdin) is needed with --dry-run")
@@ -102,6 +124,24 @@ def template(
         raise typer.Exit(2) from None
     if not _dry_run(file, catalog, extra):
         raise typer.Exit(1)
+
+
+def _run_for_lead(lead_id: str, *, send: bool) -> None:
+    """The template workload on one lead, as a worker runs it; prints the outcome as JSON."""
+    from workers.deps import build_deps
+    from workers.template_suggest import suggest_template
+
+    try:
+        deps = build_deps(get_settings())
+        lead = deps.salesforce.get_lead(lead_id)
+        outcome = suggest_template(deps, lead, send=send)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except LeadfleetError as exc:
+        typer.echo(json.dumps({"lead_id": lead_id, "error": str(exc)}))
+        raise typer.Exit(1) from None
+    typer.echo(outcome.model_dump_json())
 
 
 def register(app: typer.Typer) -> None:

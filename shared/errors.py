@@ -3,11 +3,15 @@
     LeadfleetError
     ├── ConfigError                     bad settings or config file (fails at start-up)
     ├── RetryableError                  try again later: timeouts, 5xx, 429, row locks, limits
-    │   └── SalesforceRetryableError    (also SalesforceError)
+    │   ├── SalesforceRetryableError    (also SalesforceError)
+    │   ├── LlmUnavailableError         the model timed out or answered 429/5xx/529 (shared.llm)
+    │   └── RateLimitedError            over a fleet-wide limit; retry after (shared.ratelimit)
     └── PermanentError                  retrying cannot help: bad input, 4xx, invariants
         ├── InvalidInputError           a record or message that cannot be decided on
         │   └── DecodeError             a change event that cannot be decoded (listener.decode)
         ├── TemplateFillError           a template variable has no value and no fallback
+        ├── LlmAnswerError              the model answered outside the tool or the enums
+        ├── LlmRequestError             the model's API refused the request (4xx)
         └── SalesforcePermanentError    (also SalesforceError)
 
 Adapters raise errors that inherit from their service base and from exactly one of

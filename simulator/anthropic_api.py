@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import time
@@ -31,6 +32,7 @@ from simulator.anthropic_brain import answer
 from simulator.anthropic_faults import ERROR_ANSWERS, AnthropicFault, AnthropicFaults
 from simulator.anthropic_meter import MIN_CACHE_TOKENS, MessageRecord, Meter
 
+logger = logging.getLogger(__name__)
 _CLAUDE_MODEL = re.compile(r"^claude-[a-z0-9][a-z0-9.-]*$")
 
 
@@ -306,7 +308,12 @@ class AnthropicApi:
         except _Rejected as rejected:
             response = _error(rejected.status, rejected.error_type, rejected.message)
             return _Outcome(response, kinds=kinds)
-        message = self._message(body, fired)
+        try:
+            message = self._message(body, fired)
+        except Exception:
+            # A simulator bug must still look like Anthropic to the client under test.
+            logger.exception("unhandled error answering POST /v1/messages")
+            return _Outcome(_error(500, "api_error", "Internal server error"), kinds=kinds)
         response = JSONResponse(message, headers={"request-id": f"req_{uuid.uuid4().hex[:24]}"})
         return _Outcome(response, message["usage"], kinds, body["model"])
 

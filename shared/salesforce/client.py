@@ -339,6 +339,10 @@ class SalesforceClient:
             headers["If-Unmodified-Since"] = http_date(if_unmodified_since)
         return headers
 
+    def query_records(self, sobject: str, soql: str) -> list[dict[str, Any]]:
+        """Every record a SOQL query selects; build `soql` with shared.salesforce.soql only."""
+        return self._query(sobject, soql)
+
     def _query(self, resource: str, soql: str) -> list[dict[str, Any]]:
         raw = self._call(resource, lambda sf: sf.query_all(soql, headers=self._headers()))
         return [dict(r) for r in raw.get("records", [])]

@@ -1,0 +1,1 @@
+"""The data flywheel: every decision recorded so the LLM can be evaluated and replaced."""
