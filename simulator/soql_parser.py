@@ -393,7 +393,7 @@ class _Parser:
         self._expect_keyword("SELECT")
         fields, is_count = self._select_list()
         self._expect_keyword("FROM")
-        sobject = self._name()
+        sobject = self._sobject_name()
         where = None
         if self._at("WHERE"):
             self._advance()
@@ -434,6 +434,14 @@ class _Parser:
                 raise _malformed(f"duplicate field selected: {name}")
             seen.add(name.lower())
         return tuple(fields), False
+
+    def _sobject_name(self) -> str:
+        # Group (queues, public groups) is an object, not the start of GROUP BY.
+        if self._at("GROUP") and not (
+            self._peek(1).kind == "word" and self._peek(1).text.upper() == "BY"
+        ):
+            return self._advance().text
+        return self._name()
 
     def _name(self) -> str:
         token = self._peek()
