@@ -74,6 +74,7 @@ def compile_query(
     sobject = _resolve_sobject(query.sobject, schemas)
     compiler = _Compiler(sobject, schemas[sobject], now)
     table = _quote(sobject)
+    columns = tuple(compiler.field(name)[0] for name in query.fields)
     # Parameters are collected in the order their clauses appear in the SQL.
     where = f" WHERE {compiler.condition(query.where).text}" if query.where is not None else ""
     order = compiler.order_by(query)  # resolved even for COUNT(): unknown fields are refused
@@ -84,7 +85,6 @@ def compile_query(
         counted = f"(SELECT 1 FROM {table}{where}{paging})" if paging else table + where  # noqa: S608
         sql = f"SELECT COUNT(*) FROM {counted}"  # noqa: S608
         return SqlPlan(sql, tuple(compiler.params), (), sobject, is_count=True)
-    columns = tuple(compiler.field(name)[0] for name in query.fields)
     select = ", ".join(_quote(column) for column in columns)
     sql = f"SELECT {select} FROM {table}{where}{order}{paging}"  # noqa: S608
     return SqlPlan(sql, tuple(compiler.params), columns, sobject, is_count=False)
@@ -188,11 +188,10 @@ class _Compiler:
     def order_by(self, query: Query) -> str:
         keys = []
         for item in query.order_by:
-            name, ftype = self.field(item.field)
-            column = _quote(name) + (" COLLATE NOCASE" if ftype in _TEXT_TYPES else "")
+            expression, _ = _operand(*self.field(item.field))
             direction = "DESC" if item.descending else "ASC"
             nulls = "FIRST" if item.nulls_first else "LAST"
-            keys.append(f"{column} {direction} NULLS {nulls}")
+            keys.append(f"{expression} {direction} NULLS {nulls}")
         return f" ORDER BY {', '.join(keys)}" if keys else ""
 
     def condition(self, node: Condition) -> _Sql:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 MAX_OFFSET = 2000
 MAX_LENGTH = 100_000  # Salesforce's limit on the length of a SOQL statement
-MAX_NESTING = 100  # NOTs and parentheses; deeper nesting would exhaust the parser's stack
+MAX_NESTING = 25  # NOTs and parentheses; SQLite's parser (100 entries of stack) limits the depth
 
 
 class SoqlError(Exception):
@@ -342,14 +342,8 @@ _UNSUPPORTED_CLAUSES = {
     "TYPEOF": "TYPEOF",
 }
 _COMPARISON_OPERATORS = {
-    "=": "=",
-    "!=": "!=",
-    "<>": "!=",
-    "<": "<",
-    "<=": "<=",
-    ">": ">",
-    ">=": ">=",
-}
+    "=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
+}  # fmt: skip
 
 
 class _Parser:
@@ -436,8 +430,8 @@ class _Parser:
         return tuple(fields), False
 
     def _sobject_name(self) -> str:
-        # Group (queues, public groups) is an object, not the start of GROUP BY.
-        if self._at("GROUP") and not (
+        # Group (queues, public groups) and Order are objects unless BY follows.
+        if self._at("GROUP", "ORDER") and not (
             self._peek(1).kind == "word" and self._peek(1).text.upper() == "BY"
         ):
             return self._advance().text
