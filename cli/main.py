@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import config, dlq, policy, route, sim, template, ttfr
+from cli import config, demo, dlq, policy, route, sim, template, ttfr
 
 app = typer.Typer(
     name="leadfleet",
@@ -20,3 +20,4 @@ route.register(app)
 ttfr.register(app)
 template.register(app)
 sim.register(app)
+demo.register(app)
