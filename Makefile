@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint unit integration bench demo format clean
+.PHONY: setup test lint unit integration bench demo format clean browser
 
 setup: $(STAMP)
 
@@ -29,8 +29,12 @@ unit: setup
 integration: setup
 	$(BIN)/pytest tests/integration
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+# Headless Chromium (Debian's package) renders the dashboard in tests/integration.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 bench: setup
 	$(BIN)/python -m benchmarks

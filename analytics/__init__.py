@@ -1,0 +1,1 @@
+"""Analytics: KPIs from the flywheel records, the reports and dashboard, alerts and the SLA sweeper."""

@@ -6,10 +6,11 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from benchmarks import listener_throughput
+from benchmarks import listener_throughput, report_throughput
 
 BENCHMARKS: dict[str, Callable[[], object]] = {
     "listener": listener_throughput.run,
+    "report": report_throughput.run,
 }
 
 

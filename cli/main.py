@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from cli import config, demo, dlq, policy, route, sim, template, ttfr
+from cli import (
+    config,
+    demo,
+    dlq,
+    doctor,
+    flywheel,
+    policy,
+    report,
+    route,
+    sim,
+    status,
+    template,
+    ttfr,
+)
 
 app = typer.Typer(
     name="leadfleet",
@@ -16,8 +29,12 @@ app = typer.Typer(
 app.add_typer(policy.app, name="policy")
 app.add_typer(config.app, name="config")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(flywheel.app, name="flywheel")
 route.register(app)
 ttfr.register(app)
 template.register(app)
 sim.register(app)
 demo.register(app)
+report.register(app)
+status.register(app)
+doctor.register(app)

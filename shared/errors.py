@@ -5,13 +5,15 @@
     ├── RetryableError                  try again later: timeouts, 5xx, 429, row locks, limits
     │   ├── SalesforceRetryableError    (also SalesforceError)
     │   ├── LlmUnavailableError         the model timed out or answered 429/5xx/529 (shared.llm)
-    │   └── RateLimitedError            over a fleet-wide limit; retry after (shared.ratelimit)
+    │   ├── RateLimitedError            over a fleet-wide limit; retry after (shared.ratelimit)
+    │   └── StoreUnavailableError       the flywheel store (S3 or disk) failed (shared.flywheel)
     └── PermanentError                  retrying cannot help: bad input, 4xx, invariants
         ├── InvalidInputError           a record or message that cannot be decided on
         │   └── DecodeError             a change event that cannot be decoded (listener.decode)
         ├── TemplateFillError           a template variable has no value and no fallback
         ├── LlmAnswerError              the model answered outside the tool or the enums
         ├── LlmRequestError             the model's API refused the request (4xx)
+        ├── StoreRefusedError           the flywheel store refused the write (shared.flywheel)
         └── SalesforcePermanentError    (also SalesforceError)
 
 Adapters raise errors that inherit from their service base and from exactly one of

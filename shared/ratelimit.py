@@ -362,6 +362,18 @@ class RateLimitedSalesforce:
         finally:
             self._after()
 
+    def unanswered_leads(
+        self, *, created_after: datetime, created_before: datetime, limit: int
+    ) -> list[LeadRecord]:
+        """Unconverted leads created in [after, before) with no First_Response_At__c, oldest first."""
+        self._acquire("unanswered_leads")
+        try:
+            return self._inner.unanswered_leads(
+                created_after=created_after, created_before=created_before, limit=limit
+            )
+        finally:
+            self._after()
+
 
 class RateLimitedLlm:
     """LlmPort that takes from the fleet's Anthropic buckets and records each call's tokens."""

@@ -389,6 +389,192 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class AnalyticsSettings(BaseModel):
+    """Reports, the beat schedule (celery-redbeat) and the SLA sweeper."""
+
+    reports_dir: Path = Field(
+        default=Path("reports"), description="Folder the dashboard JSON, CSV and HTML go to."
+    )
+    upload_to_s3: bool = Field(
+        default=True,
+        description="Also upload each report to the flywheel's S3 bucket when the sink is s3.",
+    )
+    s3_prefix: str = Field(default="reports", description="Key prefix of reports in S3.")
+    report_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often beat rebuilds today's report."
+    )
+    daily_report_hour_utc: int = Field(
+        default=0, ge=0, le=23, description="UTC hour of the final report for yesterday."
+    )
+    daily_report_minute: int = Field(
+        default=30, ge=0, le=59, description="Minute of that hour (late records have landed)."
+    )
+    flywheel_flush_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often beat asks for a flywheel flush."
+    )
+    sla_sweep_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often beat runs the SLA sweeper."
+    )
+    alerts_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often beat runs the alert checks."
+    )
+    sla_sweep_reroute: bool = Field(
+        default=False,
+        description="Re-route a lead past its SLA to the policy's overflow queue (alert only when off).",
+    )
+    sla_sweep_lookback_hours: float = Field(
+        default=168.0, gt=0, description="The sweeper looks at leads created this far back."
+    )
+    sla_sweep_batch: int = Field(
+        default=500, ge=1, le=2000, description="Most unanswered leads one sweep reads."
+    )
+    beat_max_loop_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Longest beat sleeps between two looks at the schedule."
+    )
+    beat_lock_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A beat that died without releasing its Redis lock is replaced after this long.",
+    )
+
+    @model_validator(mode="after")
+    def _lock_outlives_loop(self) -> AnalyticsSettings:
+        # redbeat extends the lock once per loop; a lock shorter than a few loops lapses
+        # between ticks and the running beat exits with LockNotOwnedError.
+        if self.beat_lock_timeout_seconds < 3 * self.beat_max_loop_interval_seconds:
+            raise ValueError(
+                "beat_lock_timeout_seconds must be at least 3 x beat_max_loop_interval_seconds"
+            )
+        return self
+
+
+class AlertSettings(BaseModel):
+    """Alert checks: thresholds, deduplication and where alerts are sent."""
+
+    webhook_url: SecretStr = Field(
+        default=SecretStr(""),
+        description='Slack-compatible incoming webhook ({"text": ...}); alerts only go to the log '
+        "when empty.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook POST."
+    )
+    cooldown_seconds: int = Field(
+        default=3600, ge=1, description="The same alert is not sent again for this long."
+    )
+    window_minutes: float = Field(
+        default=60.0, gt=0, description="Record-based checks look at decisions this recent."
+    )
+    ttfr_minutes: float = Field(
+        default=60.0, gt=0, description="TTFR above this for the segment below raises an alert."
+    )
+    ttfr_segment: str = Field(
+        default="Enterprise", description="The segment whose TTFR is watched."
+    )
+    min_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="A routing decision below this confidence alerts."
+    )
+    api_usage_share: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Alert when this share of the org's daily API allowance is used.",
+    )
+    dead_letter_growth: int = Field(
+        default=1, ge=1, description="Alert when the dead-letter stream grew by this many."
+    )
+    template_failures: int = Field(
+        default=1, ge=1, description="Alert on this many failed template fills or sends."
+    )
+    listener_url: str = Field(
+        default="",
+        description="The listener's health server (http://host:port); from listener settings "
+        "when empty.",
+    )
+    listener_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Timeout of the listener /readyz probe."
+    )
+
+
+class FlywheelSettings(BaseModel):
+    """The flywheel: the Redis stream workers append to, and the store it is flushed to."""
+
+    sink: Literal["local", "s3", "off"] = Field(
+        default="local",
+        description="Where records are flushed: a local folder (embedded default), S3, or off "
+        "(records are dropped).",
+    )
+    local_dir: Path = Field(
+        default=Path("logs/flywheel"),
+        description="Folder of <workload_id>_<YYYY-MM-DD>.jsonl files when the sink is local.",
+    )
+    s3_bucket: str = Field(default="leadfleet-flywheel", description="S3 bucket of the records.")
+    s3_prefix: str = Field(
+        default="flywheel",
+        description="Key prefix: <prefix>/<workload_id>/dt=YYYY-MM-DD/part-<time>-<uuid>.jsonl.gz.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (MinIO, moto); AWS's when empty."
+    )
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_access_key_id: SecretStr = Field(
+        default=SecretStr(""),
+        description="S3 access key id; boto3's default credential chain when empty.",
+    )
+    s3_secret_access_key: SecretStr = Field(
+        default=SecretStr(""), description="S3 secret access key; with the access key id."
+    )
+    s3_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Connect and read timeout of every S3 call."
+    )
+    s3_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts of one S3 call (botocore's standard retries)."
+    )
+    stream_max_length: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="The Redis stream keeps about this many unflushed records (XADD MAXLEN ~); "
+        "older ones are lost only if flushing stops for that long.",
+    )
+    flush_batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Records read and written per object or append."
+    )
+    flush_max_batches: int = Field(
+        default=200, ge=1, description="Most batches one flush writes before it returns."
+    )
+    flush_when_stream_exceeds: int = Field(
+        default=5000,
+        ge=1,
+        description="An append that finds more unflushed records than this asks for a flush.",
+    )
+    flush_request_interval_seconds: float = Field(
+        default=10.0, gt=0, description="Appends ask for a flush at most this often."
+    )
+    claim_idle_ms: int = Field(
+        default=300_000,
+        ge=1,
+        description="A record read by a flusher but not acknowledged this long is reclaimed "
+        "(XAUTOCLAIM) by the next flush: its flusher died.",
+    )
+    redact_pii: bool = Field(
+        default=False,
+        description="Replace emails, phone numbers and person names in prompts, responses and "
+        "decisions before a record leaves the worker.",
+    )
+    routed_memory_seconds: int = Field(
+        default=30 * 86400,
+        gt=0,
+        description="How long a routed lead's record id, owner and time are kept for feedback.",
+    )
+
+    @field_validator("s3_endpoint_url", mode="before")
+    @classmethod
+    def _blank_endpoint_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
 class LeadfleetSettings(BaseSettings):
     """Every setting of leadfleet; see config/leadfleet.example.env."""
 
@@ -411,6 +597,9 @@ class LeadfleetSettings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    flywheel: FlywheelSettings = Field(default_factory=FlywheelSettings)
 
 
 def load_settings() -> LeadfleetSettings:

@@ -58,3 +58,25 @@ def render_example_env() -> str:
         lines.append(f"# {description}")
         lines.append(f"{var}={default}")
     return "\n".join(lines) + "\n"
+
+
+def render_markdown_reference() -> str:
+    """The README's configuration reference: one table per settings group, from the model."""
+    lines: list[str] = []
+    section = None
+    for var, default, description in iter_settings():
+        group = var.removeprefix("LEADFLEET_").split("__")[0] if "__" in var else "GENERAL"
+        if group != section:
+            if section is not None:
+                lines.append("")
+            lines += [
+                f"#### {group.lower()}",
+                "",
+                "| variable | default | meaning |",
+                "|---|---|---|",
+            ]
+            section = group
+        shown = f"`{default}`" if default else ""
+        meaning = description.replace("|", "\\|")
+        lines.append(f"| `{var}` | {shown} | {meaning} |")
+    return "\n".join(lines) + "\n"

@@ -32,6 +32,13 @@ class SimulatorOptions:
     retention_hours: float = 72.0
     cometd_timeout_seconds: float = 110.0
     cometd_client_expiry_seconds: float = 40.0
+    # Command-line only: how a container deployment reaches the simulator, and broken orgs
+    # for `leadfleet doctor` tests.
+    public_host: str | None = None
+    connection_file: Path | None = None
+    fleet_env_file: Path | None = None
+    missing_fields: tuple[str, ...] = ()
+    cdc_disabled: tuple[str, ...] = ()
 
 
 def default_policy_path() -> Path | None:
@@ -88,6 +95,17 @@ def parse_options(
     parser.add_argument("--cometd-client-expiry-seconds", type=float,
                         default=float(fallback("cometd_client_expiry_seconds",
                                                defaults.cometd_client_expiry_seconds)))  # fmt: skip
+    parser.add_argument("--public-host", default=None,
+                        help="host name clients use (a compose service name): the certificate "
+                             "covers it and the URLs handed out name it")  # fmt: skip
+    parser.add_argument("--connection-file", type=Path, default=None,
+                        help="also write the start-up JSON line to this file")  # fmt: skip
+    parser.add_argument("--fleet-env-file", type=Path, default=None,
+                        help="write LEADFLEET_* lines pointing the fleet at this org here")  # fmt: skip
+    parser.add_argument("--missing-field", action="append", default=[], metavar="OBJECT.FIELD",
+                        help="leave a custom field out of the org (repeatable)")  # fmt: skip
+    parser.add_argument("--cdc-off", action="append", default=[], metavar="OBJECT",
+                        help="do not select an object for Change Data Capture (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     return SimulatorOptions(
         state_dir=args.state_dir,
@@ -105,6 +123,11 @@ def parse_options(
         retention_hours=args.retention_hours,
         cometd_timeout_seconds=args.cometd_timeout_seconds,
         cometd_client_expiry_seconds=args.cometd_client_expiry_seconds,
+        public_host=args.public_host,
+        connection_file=args.connection_file,
+        fleet_env_file=args.fleet_env_file,
+        missing_fields=tuple(args.missing_field),
+        cdc_disabled=tuple(args.cdc_off),
     )
 
 

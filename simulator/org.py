@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from simulator.faults import FaultInjector
 from simulator.ids import IdAllocator
 from simulator.limits import DEFAULT_MAXIMA, Limits
 from simulator.oauth import OAuthServer, TokenStore
+from simulator.org_setup import OrgSetup
 from simulator.query import QueryCursors
 from simulator.requestlog import RequestLog
 from simulator.seed import OrgIdentity, pod_for, seed_org
@@ -39,6 +40,7 @@ class OrgOptions:
     token_ttl_seconds: int = 7200
     daily_api_limit: int = 100_000
     single_email_limit: int = 5_000
+    setup: OrgSetup = field(default_factory=OrgSetup)
 
 
 class Org:

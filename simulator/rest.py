@@ -127,7 +127,7 @@ def _describe(call: ApiCall, params: dict[str, str]) -> ApiResponse:
         200,
         {
             **_object_summary(spec, call.version),
-            "fields": [_describe_field(f) for f in spec.fields],
+            "fields": [_describe_field(f) for f in call.org.options.setup.fields(spec)],
             "childRelationships": [],
             "recordTypeInfos": [],
         },
@@ -150,6 +150,7 @@ def record_json(spec: SObjectSpec, row: dict[str, Any], version: str,
 
 def _create(call: ApiCall, params: dict[str, str]) -> ApiResponse:
     spec = _spec(params["sobject"])
+    call.org.options.setup.check_body(spec, call.body)
     record_id = call.org.writer.create(call.txn, spec, call.body, auto_assign=call.auto_assign)
     return ApiResponse(201, {"id": record_id, "success": True, "errors": []})
 
@@ -160,12 +161,13 @@ def _get_record(call: ApiCall, params: dict[str, str]) -> ApiResponse:
     row = call.org.store.fetch(spec.name, record_id)
     if row is None or row["IsDeleted"]:
         raise not_found()
-    fields = None
+    setup = call.org.options.setup
+    fields = list(setup.fields(spec))
     if call.query.get("fields"):
         fields = []
         for name in call.query["fields"].split(","):
             field = spec.field(name.strip())
-            if field is None:
+            if field is None or not setup.has_field(spec, field):
                 raise invalid_field(spec.name, name.strip())
             fields.append(field)
     return ApiResponse(200, record_json(spec, row, call.version, fields))
@@ -186,6 +188,7 @@ def _unmodified_since(call: ApiCall) -> Any:
 def _update_record(call: ApiCall, params: dict[str, str]) -> ApiResponse:
     spec = _spec(params["sobject"])
     record_id = validate_record_id(spec, params["id"])
+    call.org.options.setup.check_body(spec, call.body)
     call.org.writer.update(
         call.txn,
         spec,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
 import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -15,7 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from simulator import actions, admin, composite, rest
+from simulator import actions, admin, composite, rest, tooling
 from simulator.anthropic_api import AnthropicApi, api_key_for
 from simulator.anthropic_api import routes as anthropic_routes
 from simulator.cdc_control import CdcControl
@@ -30,6 +33,7 @@ from simulator.gateway import (
 )
 from simulator.options import SimulatorOptions
 from simulator.org import Org, OrgOptions
+from simulator.org_setup import OrgSetup
 from simulator.pubsub_server import PubSubServer, PubSubTls
 from simulator.pubsub_stream import StreamTimings
 from simulator.routing import Router
@@ -46,6 +50,7 @@ def build_router() -> Router:
     rest.register(router)
     composite.register(router)
     actions.register(router)
+    tooling.register(router)
     return router
 
 
@@ -97,7 +102,8 @@ class Simulator:
         self.options = options
         state_dir = options.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.tls = make_server_tls(state_dir)
+        public_hosts = (options.public_host,) if options.public_host else ()
+        self.tls = make_server_tls(state_dir, public_hosts)
         self.connected_app = make_connected_app(state_dir, options.seed)
         self.org = Org(
             OrgOptions(
@@ -107,15 +113,20 @@ class Simulator:
                 token_ttl_seconds=options.token_ttl_seconds,
                 daily_api_limit=options.daily_api_limit,
                 single_email_limit=options.single_email_limit,
+                setup=OrgSetup.parse(options.missing_fields, options.cdc_disabled),
             ),
             self.connected_app,
         )
         self._socket = _bind(options.host, options.port)
         self.port: int = self._socket.getsockname()[1]
         url_host = "127.0.0.1" if options.host in ("0.0.0.0", "127.0.0.1") else options.host  # noqa: S104
+        # Containers reach the simulator by its service name, so that is the URL it hands out.
+        url_host = options.public_host or url_host
         url_host = f"[{url_host}]" if ":" in url_host else url_host
         self.base_url = f"https://{url_host}:{self.port}"
         self.org.base_urls = [self.base_url, f"https://localhost:{self.port}"]
+        if options.public_host:
+            self.org.base_urls.append(f"https://127.0.0.1:{self.port}")
         self.bus = EventBus(self.org, options.retention_hours)
         self.pubsub = PubSubServer(
             self.bus,
@@ -239,12 +250,44 @@ def serve_forever(options: SimulatorOptions) -> None:
     simulator = Simulator(options)
     simulator.start()
     info = simulator.connection_info()
-    print(json.dumps({k: info[k] for k in _STARTUP_KEYS}), flush=True)
+    startup = {k: info[k] for k in _STARTUP_KEYS}
+    if options.connection_file is not None:
+        write_private_text(options.connection_file, json.dumps(startup) + "\n")
+    if options.fleet_env_file is not None:
+        write_private_text(options.fleet_env_file, fleet_env(info))
+    print(json.dumps(startup), flush=True)
     try:
         while not stop.wait(0.5):
             pass
     finally:
         simulator.stop()
+
+
+def fleet_env(info: dict[str, Any]) -> str:
+    """LEADFLEET_* lines (shell-quoted) that point the listener and the workers at this org."""
+    host, _, port = str(info["pubsub_target"]).rpartition(":")
+    values = {
+        "LEADFLEET_SALESFORCE__LOGIN_URL": info["login_url"],
+        "LEADFLEET_SALESFORCE__INSTANCE_URL": info["instance_url"],
+        "LEADFLEET_SALESFORCE__CONSUMER_KEY": info["consumer_key"],
+        "LEADFLEET_SALESFORCE__USERNAME": info["username"],
+        "LEADFLEET_SALESFORCE__PRIVATE_KEY_PATH": info["private_key_path"],
+        "LEADFLEET_SALESFORCE__CA_BUNDLE": info["ca_bundle"],
+        "LEADFLEET_LISTENER__PUBSUB_HOST": host.strip("[]"),
+        "LEADFLEET_LISTENER__PUBSUB_PORT": port,
+        "LEADFLEET_LISTENER__PUBSUB_PLAINTEXT": str(not info["pubsub_tls"]).lower(),
+    }
+    return "".join(f"{name}={shlex.quote(str(value))}\n" for name, value in values.items())
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Replace a file atomically, readable by its owner only (it names the connected app)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    partial.replace(path)
 
 
 _STARTUP_KEYS = ("instance_url", "ca_bundle", "consumer_key", "username", "private_key_path",

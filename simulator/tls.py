@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +44,11 @@ def _write_private(path: Path, data: bytes) -> None:
     path.chmod(0o600)
 
 
-def make_server_tls(state_dir: Path) -> ServerTls:
-    """A fresh CA and a certificate for 127.0.0.1, ::1 and localhost, written to the state folder."""
+def make_server_tls(state_dir: Path, extra_hosts: Sequence[str] = ()) -> ServerTls:
+    """A fresh CA and a certificate for 127.0.0.1, ::1, localhost and any extra host names,
+    written to the state folder."""
     ca = trustme.CA(organization_name="leadfleet simulator CA")
-    cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    cert = ca.issue_cert("127.0.0.1", "localhost", "::1", *extra_hosts)
     tls = ServerTls(
         ca_bundle=state_dir / "ca.pem",
         cert_chain=state_dir / "server-chain.pem",

@@ -24,9 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import setup_logging, worker_process_init
 
-from shared.messages import TASK_QUEUES
+from shared.messages import TASK_QUEUES, TaskName
 from shared.settings import LeadfleetSettings, get_settings
 from workers.deps import reset_deps
 from workers.logs import configure_logging
@@ -72,6 +73,58 @@ def celery_config(settings: LeadfleetSettings) -> dict[str, Any]:
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
+        **beat_config(settings),
+    }
+
+
+def beat_config(settings: LeadfleetSettings) -> dict[str, Any]:
+    """Beat on celery-redbeat: the schedule in Redis behind a lock, so a second beat only waits.
+
+    redbeat extends its lock on every loop; a beat killed without releasing it is replaced
+    once the lock times out (settings keep that under a minute and above three loops).
+    """
+    analytics = settings.analytics
+    socket_timeout = settings.redis.socket_timeout_seconds
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_max_loop_interval": analytics.beat_max_loop_interval_seconds,
+        "redbeat_redis_url": settings.redis.url,
+        "redbeat_redis_options": {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+        },
+        "redbeat_key_prefix": f"{settings.redis.key_prefix}:redbeat:",
+        "redbeat_lock_timeout": analytics.beat_lock_timeout_seconds,
+        "beat_schedule": beat_schedule(settings),
+        # No result backend, so nothing to clean: without this beat adds celery.backend_cleanup
+        # and sends it daily to a queue no worker consumes.
+        "result_expires": None,
+    }
+
+
+def beat_schedule(settings: LeadfleetSettings) -> dict[str, dict[str, Any]]:
+    """What beat sends and when; each entry expires after its interval so a backlog never piles up."""
+    analytics = settings.analytics
+
+    def every(seconds: float, task: TaskName, **kwargs: Any) -> dict[str, Any]:
+        queue = TASK_QUEUES[task].value
+        options = {"queue": queue, "expires": seconds}
+        return {"task": task.value, "schedule": seconds, "kwargs": kwargs, "options": options}
+
+    daily = crontab(minute=analytics.daily_report_minute, hour=analytics.daily_report_hour_utc)
+    return {
+        "flywheel-flush": every(analytics.flywheel_flush_interval_seconds, TaskName.FLYWHEEL_FLUSH),
+        "report-today": every(
+            analytics.report_interval_seconds, TaskName.ANALYTICS_REPORT, day="today"
+        ),
+        "report-yesterday": {
+            "task": TaskName.ANALYTICS_REPORT.value,
+            "schedule": daily,
+            "kwargs": {"day": "yesterday"},
+            "options": {"queue": TASK_QUEUES[TaskName.ANALYTICS_REPORT].value, "expires": 3600},
+        },
+        "sla-sweep": every(analytics.sla_sweep_interval_seconds, TaskName.SLA_SWEEP),
+        "alert-checks": every(analytics.alerts_interval_seconds, TaskName.ANALYTICS_ALERTS),
     }
 
 

@@ -17,6 +17,7 @@ from redis import Redis
 
 from shared.business_hours import BusinessCalendar, load_business_hours
 from shared.dead_letter import DeadLetterStream
+from shared.flywheel.buffer import build_stream_sink
 from shared.flywheel.port import FlywheelSink, NullFlywheel
 from shared.llm.port import LlmPort
 from shared.policy import RoutingPolicy, load_policy
@@ -28,7 +29,15 @@ from shared.templates import TemplateCatalog, load_templates
 from workers.idempotency import Leases, RouteClaims, SendClaims
 from workers.pool_state import PoolStateStore
 
-__all__ = ["Deps", "WorkloadConfig", "build_deps", "get_deps", "reset_deps", "utc_now"]
+__all__ = [
+    "Deps",
+    "WorkloadConfig",
+    "build_deps",
+    "build_flywheel",
+    "get_deps",
+    "reset_deps",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:
@@ -71,6 +80,29 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
 
 
+def _request_flush() -> None:
+    """Send one flywheel flush to the flywheel queue (the stream passed its size)."""
+    # Imported here: the app module imports this one.
+    from shared.messages import TASK_QUEUES, TaskName
+    from workers.app import app
+
+    task = TaskName.FLYWHEEL_FLUSH
+    app.send_task(task.value, queue=TASK_QUEUES[task].value)
+
+
+def build_flywheel(settings: LeadfleetSettings, redis: Redis) -> FlywheelSink:
+    """The flywheel sink: the Redis stream appender, or nothing when the flywheel is off."""
+    if settings.flywheel.sink == "off":
+        return NullFlywheel()
+    return build_stream_sink(
+        settings.flywheel,
+        redis,
+        prefix=settings.redis.key_prefix,
+        client_id=settings.client_id,
+        request_flush=_request_flush,
+    )
+
+
 def build_deps(settings: LeadfleetSettings) -> Deps:
     """Wire the production ports from settings (the fleet's Redis, Salesforce, the LLM)."""
     # Imported here: the provider's SDK loads only in a worker that builds its deps.
@@ -99,7 +131,7 @@ def build_deps(settings: LeadfleetSettings) -> Deps:
     return Deps(
         salesforce=salesforce,
         llm=llm,
-        flywheel=NullFlywheel(),
+        flywheel=build_flywheel(settings, redis),
         redis=redis,
         policy=load_policy(settings.config.routing_policy),
         templates=load_templates(settings.config.templates),

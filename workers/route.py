@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.errors import LeadfleetError, RetryableError
+from shared.flywheel.builder import RECORD_LEAD_FIELDS
 from shared.llm.port import LlmExchange
 from shared.messages import LeadCreatedMessage
 from shared.models import AccountOwnerMatch, Lead, RoutingDecision
@@ -218,6 +219,7 @@ def _record(
         "latency_ms": round((time.monotonic() - started) * 1000, 1),
         "decision": decision.model_dump(mode="json") if decision else None,
         "llm_exchange": exchange.model_dump(mode="json") if exchange else None,
+        "lead": {name: message.fields.get(name) for name in RECORD_LEAD_FIELDS},
     }
     deps.flywheel.append(record)
 

@@ -17,11 +17,20 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import MaxRetriesExceededError
+from redis.exceptions import RedisError
 
-from shared.messages import LeadCreatedMessage, ResponseActivityMessage, TaskName
+from shared.errors import LeadfleetError
+from shared.flywheel.flusher import flush_configured
+from shared.messages import (
+    LeadCreatedMessage,
+    OwnerChangedMessage,
+    ResponseActivityMessage,
+    TaskName,
+)
 from shared.settings import get_settings
 from workers.app import app
 from workers.deps import Deps, get_deps, utc_now
+from workers.feedback import record_feedback
 from workers.first_touch import detect_first_touch
 from workers.reliability import (
     Completed,
@@ -35,7 +44,16 @@ from workers.reliability import (
 from workers.route import lead_from_snapshot, route_lead
 from workers.template_suggest import suggest_template
 
-__all__ = ["lead_first_touch_detect", "lead_route", "outreach_template_suggest"]
+__all__ = [
+    "analytics_alerts",
+    "analytics_report",
+    "flywheel_flush",
+    "lead_first_touch_detect",
+    "lead_route",
+    "lead_route_feedback",
+    "lead_sla_sweep",
+    "outreach_template_suggest",
+]
 
 log = logging.getLogger("workers.task")
 _POLICY = RetryPolicy.from_settings(get_settings().workers)
@@ -193,3 +211,109 @@ def outreach_template_suggest(
         return outcome.outcome if outcome.blocked is None else f"blocked:{outcome.blocked}"
 
     return self.run_workload(payload, failures, first_seen, work)
+
+
+@app.task(bind=True, base=WorkloadTask, name=TaskName.ROUTE_FEEDBACK.value)  # type: ignore[untyped-decorator]
+def lead_route_feedback(
+    self: WorkloadTask, payload: dict[str, Any], failures: int = 0, first_seen: str | None = None
+) -> str:
+    """Record a person's reassignment of a lead leadfleet routed (other owner changes are ignored)."""
+
+    def work(deps: Deps) -> str:
+        message = OwnerChangedMessage.model_validate(payload)
+        return record_feedback(deps, message, attempt=int(self.request.retries or 0) + 1)
+
+    return self.run_workload(payload, failures, first_seen, work)
+
+
+@app.task(name=TaskName.FLYWHEEL_FLUSH.value, acks_late=True)  # type: ignore[untyped-decorator]
+def flywheel_flush(**_: Any) -> str:
+    """Move the flywheel stream into the store; a failed flush is retried by the next one."""
+
+    def work() -> str:
+        # A failure leaves the unacknowledged records pending; the next flush reclaims them.
+        report = flush_configured(get_settings(), get_deps().redis)
+        return "off" if report is None else f"flushed:{report.records}"
+
+    return _periodic(TaskName.FLYWHEEL_FLUSH, work)
+
+
+def _periodic(name: TaskName, work: Callable[[], str]) -> str:
+    """Run a scheduled job with one canonical log line; a failure waits for the next tick."""
+    started = time.monotonic()
+    try:
+        outcome = work()
+    except (LeadfleetError, RedisError, OSError) as exc:
+        outcome = f"failed:{type(exc).__name__}"
+        extra = {"workload": name.value, "outcome": outcome, "reason": str(exc)[:300]}
+        log.warning("task", extra={**extra, "duration_ms": _ms(started)})
+        return outcome
+    log.info(
+        "task", extra={"workload": name.value, "outcome": outcome, "duration_ms": _ms(started)}
+    )
+    return outcome
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+@app.task(name=TaskName.ANALYTICS_REPORT.value)  # type: ignore[untyped-decorator]
+def analytics_report(day: str = "today", **_: Any) -> str:
+    """Write the report of a day: today (hourly), yesterday (the final one) or YYYY-MM-DD."""
+
+    def work() -> str:
+        # Imported here: pandas and matplotlib load only in a worker that runs analytics.
+        from analytics.jobs import report_days, run_report
+
+        deps = get_deps()
+        now = deps.clock()
+        start, end = report_days(day, now)
+        run = run_report(get_settings(), start=start, end=end, now=now, redis=deps.redis)
+        return f"written:{run.files.json.name}"
+
+    return _periodic(TaskName.ANALYTICS_REPORT, work)
+
+
+@app.task(name=TaskName.ANALYTICS_ALERTS.value)  # type: ignore[untyped-decorator]
+def analytics_alerts(**_: Any) -> str:
+    """Run the alert checks and send what is not in cooldown."""
+
+    def work() -> str:
+        from analytics.jobs import check_alerts
+
+        deps = get_deps()
+        sent = check_alerts(
+            get_settings(),
+            salesforce=deps.salesforce,
+            redis=deps.redis,
+            dead_letters=deps.dead_letters,
+            clock=deps.clock,
+        )
+        return f"sent:{len(sent)}"
+
+    return _periodic(TaskName.ANALYTICS_ALERTS, work)
+
+
+@app.task(name=TaskName.SLA_SWEEP.value)  # type: ignore[untyped-decorator]
+def lead_sla_sweep(**_: Any) -> str:
+    """Find leads past their SLA with no response; alert, and re-route when enabled."""
+
+    def work() -> str:
+        from analytics.alerts import AlertBook, AlertNotifier
+        from analytics.sweeper import FindingsStore, sweep
+
+        deps, settings = get_deps(), get_settings()
+        prefix = settings.redis.key_prefix
+        outcome = sweep(
+            deps.salesforce,
+            deps.policy,
+            settings.analytics,
+            findings=FindingsStore(deps.redis, prefix),
+            book=AlertBook(deps.redis, prefix, cooldown_seconds=settings.alerts.cooldown_seconds),
+            notifier=AlertNotifier(settings.alerts),
+            clock=deps.clock,
+        )
+        return f"overdue:{outcome.overdue}:rerouted:{outcome.rerouted}"
+
+    return _periodic(TaskName.SLA_SWEEP, work)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from shared.errors import LeadfleetError, PermanentError
+from shared.flywheel.builder import RECORD_LEAD_FIELDS
 from shared.intent import IntentGuess, detect_intent
 from shared.llm.port import LlmExchange, TemplateAnswer
 from shared.models import Lead, TemplateSuggestion
@@ -209,12 +210,13 @@ def suggest_template(
             # The listener drops our own email as an echo; a duplicate run finishes the job
             # in case the run that sent died before recording it.
             detect_first_touch(deps, lead_id=lead_id, attempt=attempt)
-    _record(deps, outcome, answer.exchange if answer else None, event_id, attempt, started)
+    _record(deps, lead, outcome, answer.exchange if answer else None, event_id, attempt, started)
     return outcome
 
 
 def _record(
     deps: Deps,
+    lead: Lead,
     outcome: TemplateOutcome,
     exchange: LlmExchange | None,
     event_id: str | None,
@@ -237,5 +239,6 @@ def _record(
         # The filled body stays out: the record keeps the choice, not the email text.
         "decision": suggestion.model_dump(mode="json", exclude={"body"}),
         "llm_exchange": exchange.model_dump(mode="json") if exchange else None,
+        "lead": lead.model_dump(mode="json", include=set(RECORD_LEAD_FIELDS)),
     }
     deps.flywheel.append(record)

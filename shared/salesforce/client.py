@@ -34,6 +34,7 @@ from shared.salesforce.port import (
     LEAD_PREFIX,
     RESPONSE_TASK_TYPES,
     TASK_PREFIX,
+    UNANSWERED_LEAD_FIELDS,
     USER_PREFIX,
     AccountRecord,
     ApiUsage,
@@ -48,6 +49,7 @@ from shared.salesforce.port import (
     website_matches_domain,
 )
 from shared.salesforce.soql import (
+    datetime_literal,
     field_name,
     id_list,
     id_literal,
@@ -258,6 +260,19 @@ class SalesforceClient:
             if isinstance(value, dict) and {"Max", "Remaining"} <= value.keys()
         }
         return OrgLimits(limits=entries)
+
+    def unanswered_leads(
+        self, *, created_after: datetime, created_before: datetime, limit: int
+    ) -> list[LeadRecord]:
+        """Unconverted leads created in [after, before) with no First_Response_At__c, oldest first."""
+        soql = (
+            f"SELECT {', '.join(UNANSWERED_LEAD_FIELDS)} FROM Lead"  # noqa: S608 - soql.py literals
+            " WHERE First_Response_At__c = null AND IsConverted = false"
+            f" AND CreatedDate >= {datetime_literal(created_after)}"
+            f" AND CreatedDate < {datetime_literal(created_before)}"
+            f" ORDER BY CreatedDate ASC, Id ASC LIMIT {max(int(limit), 1)}"
+        )
+        return [LeadRecord.model_validate(r) for r in self._query("Lead", soql)]
 
     # -- writes --------------------------------------------------------------------------
 

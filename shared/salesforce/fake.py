@@ -66,8 +66,10 @@ OPERATIONS = frozenset(
         "send_simple_email",
         "update_records",
         "limits",
+        "unanswered_leads",
     }
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PREFIX_BY_SOBJECT = {name: prefix for prefix, name in SOBJECT_BY_PREFIX.items()} | {"Group": "00G"}
 _DEFAULTS: Mapping[str, Mapping[str, object]] = {
     "Lead": {"Status": "Open - Not Contacted", "HasOptedOutOfEmail": False},
@@ -381,6 +383,25 @@ class FakeSalesforce:
                 ),
             }
         )
+
+    def unanswered_leads(
+        self, *, created_after: datetime, created_before: datetime, limit: int
+    ) -> list[LeadRecord]:
+        """Unconverted leads created in [after, before) with no First_Response_At__c, oldest first."""
+        self._enter("unanswered_leads", created_after=created_after, created_before=created_before)
+        after, before = created_after.astimezone(UTC), created_before.astimezone(UTC)
+        # Stored like the org stores them: SOQL compares whole seconds.
+        after, before = after.replace(microsecond=0), before.replace(microsecond=0)
+        found = []
+        for row in self._rows("Lead"):
+            lead = LeadRecord.model_validate(row)
+            created = lead.CreatedDate
+            if created is None or lead.First_Response_At__c is not None or row.get("IsConverted"):
+                continue
+            if after <= created.replace(microsecond=0) < before:
+                found.append(lead)
+        found.sort(key=lambda lead: (lead.CreatedDate or _EPOCH, str(lead.Id)))
+        return found[: max(int(limit), 1)]
 
     # -- internals ------------------------------------------------------------------------
 

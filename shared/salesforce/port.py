@@ -26,6 +26,7 @@ __all__ = [
     "RESPONSE_TASK_TYPES",
     "SOBJECT_BY_PREFIX",
     "TASK_PREFIX",
+    "UNANSWERED_LEAD_FIELDS",
     "USER_PREFIX",
     "AccountOwnerMatch",
     "AccountRecord",
@@ -56,6 +57,16 @@ ACCOUNT_CANDIDATE_LIMIT = 200
 RESPONSE_TASK_TYPES: tuple[str, ...] = ("Call", "Email", "Meeting")
 # sObject Collections accept at most 200 records per request.
 COLLECTION_CHUNK_SIZE = 200
+# What the SLA sweeper reads of a lead: its age, owner and what places it in a segment and region.
+UNANSWERED_LEAD_FIELDS: tuple[str, ...] = (
+    "Id",
+    "CreatedDate",
+    "LastModifiedDate",
+    "OwnerId",
+    "NumberOfEmployees",
+    "Country",
+    "First_Response_At__c",
+)
 # Record types leadfleet writes through update_records, by id key prefix.
 SOBJECT_BY_PREFIX: Mapping[str, str] = {
     "00Q": "Lead",
@@ -261,4 +272,10 @@ class SalesforcePort(Protocol):
 
     def limits(self) -> OrgLimits:
         """The org's limits."""
+        ...
+
+    def unanswered_leads(
+        self, *, created_after: datetime, created_before: datetime, limit: int
+    ) -> list[LeadRecord]:
+        """Unconverted leads created in [after, before) with no First_Response_At__c, oldest first."""
         ...

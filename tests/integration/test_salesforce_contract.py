@@ -346,6 +346,37 @@ def test_update_records_answers_in_input_order(org: Backend) -> None:
     assert (org.port.get_lead(first).Title, org.port.get_lead(second).Title) == ("one", "two")
 
 
+def test_unanswered_leads_in_a_window_oldest_first(org: Backend) -> None:
+    """Leads created in [after, before) with no first response, oldest first, up to the limit."""
+    org.advance(2)
+    start = org.now()
+
+    def lead_after(seconds: float, **fields: object) -> str:
+        org.advance(seconds)
+        return new_lead(org, **fields)
+
+    oldest = lead_after(2, NumberOfEmployees=5000, Country="US")
+    lead_after(10, First_Response_At__c=datetime(2024, 5, 1, tzinfo=UTC))
+    middle = lead_after(10)
+    newest = lead_after(10)
+    after_window = lead_after(10)
+    window_end = org.now() - timedelta(seconds=5)
+
+    found = org.port.unanswered_leads(created_after=start, created_before=window_end, limit=10)
+    assert [lead.Id for lead in found] == [oldest, middle, newest]
+    assert after_window not in {lead.Id for lead in found}
+    first = found[0]
+    assert (first.NumberOfEmployees, first.Country, first.First_Response_At__c) == (
+        5000,
+        "US",
+        None,
+    )
+    assert first.CreatedDate is not None and first.CreatedDate >= start.replace(microsecond=0)
+
+    capped = org.port.unanswered_leads(created_after=start, created_before=window_end, limit=2)
+    assert [lead.Id for lead in capped] == [oldest, middle]
+
+
 def test_limits_and_api_usage(org: Backend) -> None:
     """The org reports its daily API and single-email allowances; usage is tracked per call."""
     limits = org.port.limits()

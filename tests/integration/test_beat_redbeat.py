@@ -1,0 +1,178 @@
+"""Beat on celery-redbeat: two beat processes started together send one task per tick, and a
+killed beat is replaced by the waiting one (real `celery beat` subprocesses, real Redis)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+REPO = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).with_name("celery")
+REDIS_HOST = "127.0.0.1"
+TICK_SECONDS = 2
+LOCK_SECONDS = 6
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of 12-15 claimed in db 0 like the other suites (queues have fixed names)."""
+    registry = redis.Redis(host=REDIS_HOST, db=0)
+    deadline = time.monotonic() + 180
+    claimed = 0
+    while not claimed:
+        for db in range(15, 11, -1):
+            if registry.set(f"leadfleet:test:redis-db-claim:{db}", os.getpid(), nx=True, ex=900):
+                claimed = db
+                break
+        else:
+            if time.monotonic() > deadline:
+                pytest.fail("no free Redis database to claim (12-15 all in use)")
+            time.sleep(0.5)
+    client = redis.Redis(host=REDIS_HOST, db=claimed)
+    client.flushdb()
+    try:
+        yield f"redis://{REDIS_HOST}:6379/{claimed}"
+    finally:
+        client.flushdb()
+        registry.delete(f"leadfleet:test:redis-db-claim:{claimed}")
+
+
+@dataclass
+class Beat:
+    """One `celery beat` process group and its log."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def holds_lock(self) -> bool:
+        return "beat: Acquired lock" in self.log()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def beat_env(redis_url: str, prefix: str) -> dict[str, str]:
+    """A schedule where only today's report is due often; the rest are an hour away."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLEET_")}
+    env.update(
+        {
+            "LEADFLEET_REDIS__URL": redis_url,
+            "LEADFLEET_REDIS__KEY_PREFIX": prefix,
+            "LEADFLEET_ANALYTICS__REPORT_INTERVAL_SECONDS": str(TICK_SECONDS),
+            "LEADFLEET_ANALYTICS__FLYWHEEL_FLUSH_INTERVAL_SECONDS": "3600",
+            "LEADFLEET_ANALYTICS__SLA_SWEEP_INTERVAL_SECONDS": "3600",
+            "LEADFLEET_ANALYTICS__ALERTS_INTERVAL_SECONDS": "3600",
+            "LEADFLEET_ANALYTICS__BEAT_MAX_LOOP_INTERVAL_SECONDS": "1",
+            "LEADFLEET_ANALYTICS__BEAT_LOCK_TIMEOUT_SECONDS": str(LOCK_SECONDS),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def start_beat(env: dict[str, str], log_path: Path) -> Beat:
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [str(CELERY), "-A", "workers.app", "beat", "-l", "INFO",
+             "--schedule", str(log_path.with_suffix(".schedule"))],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    return Beat(process, log_path)
+
+
+def report_messages(client: redis.Redis) -> list[dict[str, Any]]:
+    """The kwargs of every analytics.report message waiting on the analytics queue."""
+    found = []
+    for raw in client.lrange("analytics", 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] != "analytics.report":
+            continue
+        _, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        found.append(kwargs)
+    return found
+
+
+def runs_recorded(client: redis.Redis, prefix: str) -> int:
+    """How many times redbeat says it ran today's report (its entry's meta)."""
+    meta = client.hget(f"{prefix}:redbeat:report-today", "meta")
+    return int(json.loads(meta)["total_run_count"]) if meta else 0
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def beats(redis_url: str, tmp_path: Path) -> Iterator[tuple[list[Beat], redis.Redis, str]]:
+    prefix = f"t-beat-{uuid.uuid4().hex[:8]}"
+    env = beat_env(redis_url, prefix)
+    started = [start_beat(env, tmp_path / "beat-a.log"), start_beat(env, tmp_path / "beat-b.log")]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield started, client, prefix
+    finally:
+        for beat in started:
+            beat.stop()
+        client.close()
+
+
+def test_two_beats_send_one_report_per_tick(beats: tuple[list[Beat], redis.Redis, str]) -> None:
+    """Only one of two beats started together holds the lock, and each tick sends one report."""
+    started, client, prefix = beats
+    wait_for(lambda: len(report_messages(client)) >= 5, 90, "five report ticks")
+    for beat in started:
+        beat.stop()
+    messages = report_messages(client)
+    assert sum(beat.holds_lock() for beat in started) == 1, [b.log()[-2000:] for b in started]
+    assert all(kwargs == {"day": "today"} for kwargs in messages)
+    # Every message is one tick redbeat recorded; a second scheduler would add messages of its own.
+    assert len(messages) == runs_recorded(client, prefix)
+    sent_lines = sum(b.log().count("Sending due task report-today") for b in started)
+    assert sent_lines == len(messages)
+
+
+def test_killed_beat_is_replaced_by_the_waiting_one(
+    beats: tuple[list[Beat], redis.Redis, str],
+) -> None:
+    """SIGKILL the beat holding the lock: the other takes over once the lock times out."""
+    started, client, prefix = beats
+    wait_for(lambda: any(b.holds_lock() for b in started), 60, "a beat to take the lock")
+    leader = next(b for b in started if b.holds_lock())
+    standby = next(b for b in started if b is not leader)
+    wait_for(lambda: len(report_messages(client)) >= 2, 60, "the leader's reports")
+    leader.stop(signal.SIGKILL)
+    before = len(report_messages(client))
+    # The dead leader cannot release its lock; the standby waits out the lock timeout.
+    wait_for(standby.holds_lock, 6 * LOCK_SECONDS, "the standby to take over")
+    wait_for(lambda: len(report_messages(client)) >= before + 2, 60, "reports after takeover")
+    standby.stop()
+    assert len(report_messages(client)) == runs_recorded(client, prefix)
