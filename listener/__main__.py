@@ -15,8 +15,8 @@ import threading
 from types import FrameType
 
 from listener.app import MODES, build_listener
-from listener.logs import configure_logging
 from shared.errors import ConfigError
+from shared.logs import configure_logging
 from shared.settings import load_settings
 
 log = logging.getLogger("listener")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.listener.log_level)
+    configure_logging(settings.listener.log_level, quiet=("kombu", "celery", "urllib3", "grpc"))
     listener = build_listener(settings, args.mode)
     stopping = threading.Event()
 

@@ -27,10 +27,10 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import setup_logging, worker_process_init
 
+from shared.logs import configure_logging
 from shared.messages import TASK_QUEUES, TaskName
 from shared.settings import LeadfleetSettings, get_settings
 from workers.deps import reset_deps
-from workers.logs import configure_logging
 
 __all__ = ["app", "create_app"]
 
@@ -138,7 +138,7 @@ def create_app(settings: LeadfleetSettings) -> Celery:
 @setup_logging.connect  # type: ignore[untyped-decorator]
 def _configure_logging(**_: Any) -> None:
     # Connecting here stops Celery from installing its own text formatter.
-    configure_logging()
+    configure_logging(quiet=("kombu", "urllib3", "celery.worker.strategy", "celery.app.trace"))
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]

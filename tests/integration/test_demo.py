@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.integration.redis_databases import claimed_redis_db
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(200)]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,18 +33,8 @@ MARKER = "DEMO_TEST_RUN_ID"
 @pytest.fixture
 def redis_db() -> Iterator[int]:
     """A Redis database of our own, claimed like the other suites claim theirs."""
-    registry = redis.Redis(host=REDIS_HOST, db=0)
-    for db in range(15, 0, -1):
-        claim = f"leadfleet:test:redis-db-claim:{db}"
-        if registry.set(claim, str(os.getpid()), nx=True, ex=900):
-            break
-    else:
-        pytest.fail("no free Redis database to claim")
-    try:
+    with claimed_redis_db(range(15, 0, -1)) as db:
         yield db
-    finally:
-        redis.Redis(host=REDIS_HOST, db=db).flushdb()
-        registry.delete(claim)
 
 
 def demo_env(run_id: str, redis_url: str) -> dict[str, str]:

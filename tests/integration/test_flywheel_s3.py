@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ from shared.flywheel.record import to_record
 from shared.flywheel.s3 import S3Store, build_s3_client
 from shared.flywheel.store import RecordStore, StoreRefusedError, StoreUnavailableError
 from shared.settings import FlywheelSettings
+from tests.integration.redis_databases import claimed_redis_url
 from tests.unit.test_flywheel_buffer import raw_record
 
 pytestmark = pytest.mark.integration
@@ -39,33 +38,6 @@ pytestmark = pytest.mark.integration
 REDIS_HOST = "127.0.0.1"
 BUCKET = "leadfleet-flywheel-test"
 KEY = re.compile(r"^flywheel/lead\.route/dt=2026-03-02/part-\d{8}T\d{12}Z-[0-9a-f]{32}\.jsonl\.gz$")
-
-
-@contextmanager
-def claimed_redis_url() -> Iterator[str]:
-    """A Redis database of our own (12-15), claimed in db 0 like the other suites claim theirs."""
-    registry = redis.Redis(host=REDIS_HOST, db=0)
-    deadline = time.monotonic() + 180
-    db = 0
-    while not db:
-        for candidate in range(15, 11, -1):
-            claim = f"leadfleet:test:redis-db-claim:{candidate}"
-            if registry.set(claim, os.getpid(), nx=True, ex=900):
-                db = candidate
-                break
-        else:
-            if time.monotonic() > deadline:
-                pytest.fail("no free Redis database to claim (12-15 all in use)")
-            time.sleep(0.5)
-    client = redis.Redis(host=REDIS_HOST, db=db)
-    client.flushdb()
-    try:
-        yield f"redis://{REDIS_HOST}:6379/{db}"
-    finally:
-        client.flushdb()
-        client.close()
-        registry.delete(f"leadfleet:test:redis-db-claim:{db}")
-        registry.close()
 
 
 def free_port() -> int:

@@ -35,6 +35,7 @@ from shared.queue_producer import peek_queue
 from shared.settings import LeadfleetSettings, ListenerSettings, RedisSettings, SalesforceSettings
 from simulator.testing import SimulatorHandle, running_simulator
 from tests.integration.conftest import salesforce_for
+from tests.integration.redis_databases import claimed_redis_url
 
 pytestmark = pytest.mark.integration
 
@@ -59,43 +60,9 @@ def cdc_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandl
         yield handle
 
 
-@contextmanager
-def claimed_redis_db() -> Iterator[str]:
-    """A Redis database of 12-15 no other test uses meanwhile (claimed in db 0), emptied around.
-
-    Celery queues have fixed key names, so a listener under test needs a database of its own.
-    """
-    registry = redis.Redis(host=REDIS_HOST, db=0)
-    deadline = time.monotonic() + 180
-    while not (db := _try_claim(registry)):
-        if time.monotonic() > deadline:
-            pytest.fail("no free Redis database to claim (12-15 all in use)")
-        time.sleep(0.5)
-    claim = _claim(db)
-    client = redis.Redis(host=REDIS_HOST, db=db)
-    client.flushdb()
-    try:
-        yield f"redis://{REDIS_HOST}:6379/{db}"
-    finally:
-        client.flushdb()
-        registry.delete(claim)
-
-
-def _claim(db: int) -> str:
-    return f"leadfleet:test:redis-db-claim:{db}"
-
-
-def _try_claim(registry: redis.Redis) -> int:
-    """The first of databases 15..12 claimed for this test, or 0 when all are taken."""
-    for db in range(15, 11, -1):
-        if registry.set(_claim(db), os.getpid(), nx=True, ex=900):
-            return db
-    return 0
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    with claimed_redis_db() as url:
+    with claimed_redis_url() as url:
         yield url
 
 
@@ -299,9 +266,9 @@ def test_a_burst_gives_one_message_per_relevant_record_in_every_mode(
     """500 leads and 500 completed tasks (plus emails and decoys): the same messages over
     gRPC, CometD and polling, exactly once each, none for decoys or leadfleet's own writes."""
     with (
-        claimed_redis_db() as grpc_db,
-        claimed_redis_db() as cometd_db,
-        claimed_redis_db() as poll_db,
+        claimed_redis_url() as grpc_db,
+        claimed_redis_url() as cometd_db,
+        claimed_redis_url() as poll_db,
     ):
         modes: dict[Mode, LeadfleetSettings] = {
             "grpc": settings_for(cdc_sim, grpc_db),

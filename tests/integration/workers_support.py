@@ -26,8 +26,9 @@ from shared.messages import Queue
 from shared.queue_producer import CeleryProducer, build_producer
 from shared.settings import RedisSettings
 from simulator.testing import SimulatorHandle
+from tests.integration.redis_databases import redis_url_for_this_process
 
-REDIS_URL = os.environ.get("LEADFLEET_TEST_WORKERS_REDIS_URL", "redis://127.0.0.1:6379/11")
+REDIS_URL = os.environ.get("LEADFLEET_TEST_WORKERS_REDIS_URL") or redis_url_for_this_process()
 REPO = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
 WORKLOAD_QUEUES = (Queue.LEAD_ROUTE, Queue.FIRST_TOUCH_DETECT, Queue.TEMPLATE_SUGGEST)

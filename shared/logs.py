@@ -1,10 +1,17 @@
-"""Worker log lines as JSON on stdout (readable on a terminal), one canonical line per task."""
+"""Log lines as JSON on stdout (readable on a terminal): one object per line with its extras.
+
+``log.info("batch", extra={"topic": ..., "events": 12})`` becomes
+``{"ts": "...", "level": "info", "logger": "listener.subscriber", "event": "batch",
+"topic": "...", "events": 12}``. Callers never pass secrets; the formatter adds nothing but
+the standard fields. Every process (listener, workers, beat) logs through this module.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -46,14 +53,16 @@ class ConsoleFormatter(logging.Formatter):
         return line.rstrip()
 
 
-def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send every log record to stdout, as JSON unless stdout is a terminal."""
+def configure_logging(
+    level: str = "INFO", stream: TextIO | None = None, *, quiet: Iterable[str] = ()
+) -> None:
+    """Send every log record to stdout, as JSON unless stdout is a terminal; `quiet` loggers
+    log warnings and above only, so library chatter does not bury the canonical lines."""
     out = stream or sys.stdout
     handler = logging.StreamHandler(out)
     handler.setFormatter(ConsoleFormatter() if out.isatty() else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library chatter at INFO would bury the canonical task lines.
-    for noisy in ("kombu", "urllib3", "celery.worker.strategy", "celery.app.trace"):
+    for noisy in quiet:
         logging.getLogger(noisy).setLevel(logging.WARNING)
