@@ -29,15 +29,23 @@ from typing import Any
 import msgspec
 import pandas as pd
 
+from analytics.frames import (
+    FEEDBACK_COLUMNS,
+    ROUTING_COLUMNS,
+    TEMPLATE_COLUMNS,
+    TTFR_COLUMNS,
+    empty_frame,
+    feedback_frame,
+    routing_frame,
+    template_frame,
+    ttfr_frame,
+    unanswered_frame,
+    utc,
+)
 from shared.flywheel.record import WORKLOAD_IDS
 from shared.flywheel.store import RecordStore
 
 __all__ = [
-    "FEEDBACK_COLUMNS",
-    "ROUTING_COLUMNS",
-    "TEMPLATE_COLUMNS",
-    "TTFR_COLUMNS",
-    "UNANSWERED_COLUMNS",
     "Frames",
     "decode_lines",
     "frames_from_lines",
@@ -52,67 +60,6 @@ FIRST_TOUCH = "lead.first_touch_detect"
 TEMPLATE = "outreach.template_suggest"
 FEEDBACK = "lead.route.feedback"
 
-ROUTING_COLUMNS = (
-    "record_id",
-    "lead_id",
-    "assigned_at",
-    "created_at",
-    "segment",
-    "region",
-    "owner",
-    "owner_kind",
-    "confidence",
-    "source",
-    "latency_ms",
-    "assign_seconds",
-)
-TTFR_COLUMNS = (
-    "record_id",
-    "lead_id",
-    "recorded_at",
-    "responded_at",
-    "created_at",
-    "ttfr_minutes",
-    "business_minutes",
-    "sla_hours",
-    "responder",
-    "owner",
-    "segment",
-    "region",
-)
-TEMPLATE_COLUMNS = (
-    "record_id",
-    "lead_id",
-    "recorded_at",
-    "template_id",
-    "intent",
-    "confidence",
-    "source",
-    "outcome",
-    "sent",
-    "send_attempted",
-    "blocked_reason",
-    "fallbacks_used",
-    "fill_failed",
-)
-FEEDBACK_COLUMNS = (
-    "record_id",
-    "lead_id",
-    "recorded_at",
-    "old_owner",
-    "new_owner",
-    "minutes_since_routing",
-)
-UNANSWERED_COLUMNS = (
-    "lead_id",
-    "owner",
-    "segment",
-    "region",
-    "created_at",
-    "sla_hours",
-    "minutes_waiting",
-    "found_at",
-)
 _SEND_OUTCOMES = frozenset({"sent", "blocked"})
 _FILL_FAILED = frozenset({"fill_failed", "failed"})
 
@@ -155,12 +102,6 @@ class _Line(msgspec.Struct):
 
 _DECODER = msgspec.json.Decoder(_Line)
 _NO_DECISION: dict[str, Any] = {}
-
-
-def _utc(values: Any) -> pd.Series:
-    # One resolution for every instant column, so arithmetic and fillna never mix units.
-    parsed = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
-    return parsed.dt.as_unit("ns")
 
 
 def _as_line(record: Any) -> _Line:
@@ -241,9 +182,9 @@ def _first_copies(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> pd.D
     """Rows as a frame with one copy per record_id (the earliest) and only kept outcomes."""
     names = [*_HEAD, *columns[1:]]
     if not rows:
-        return _empty(columns)
+        return empty_frame(columns)
     frame = pd.DataFrame.from_records(rows, columns=names)
-    frame["_at"] = _utc(frame["_timestamp"])
+    frame["_at"] = utc(frame["_timestamp"])
     frame = frame.sort_values("_at", kind="stable")
     ids = frame["_record_id"]
     first = ids.isna() | ~ids.duplicated(keep="first")
@@ -270,135 +211,10 @@ def _frames(lines: Iterable[_Line]) -> Frames:
         rows.add(line)
     routing = _first_copies(rows.routing, ROUTING_COLUMNS[:-1])
     return Frames(
-        routing=_routing_frame(routing),
-        ttfr=_ttfr_frame(_first_copies(rows.ttfr, TTFR_COLUMNS), routing=routing),
-        templates=_template_frame(_first_copies(rows.templates, TEMPLATE_COLUMNS)),
-        feedback=_feedback_frame(_first_copies(rows.feedback, FEEDBACK_COLUMNS)),
-    )
-
-
-def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-
-
-def _routing_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "record_id": raw["record_id"].astype("string"),
-            "lead_id": raw["lead_id"].astype("string"),
-            "assigned_at": _utc(raw["assigned_at"]),
-            "created_at": _utc(raw["created_at"]),
-            "segment": raw["segment"].astype("string"),
-            "region": raw["region"].astype("string"),
-            "owner": raw["owner"].astype("string"),
-            "owner_kind": raw["owner_kind"].astype("string"),
-            "confidence": pd.to_numeric(raw["confidence"], errors="coerce").astype("float64"),
-            "source": raw["source"].astype("string"),
-            "latency_ms": pd.to_numeric(raw["latency_ms"], errors="coerce").astype("float64"),
-        }
-    )
-    frame = frame.drop_duplicates("lead_id", keep="first").reset_index(drop=True)
-    frame["assign_seconds"] = (frame["assigned_at"] - frame["created_at"]).dt.total_seconds()
-    return frame
-
-
-def _ttfr_frame(raw: pd.DataFrame, *, routing: pd.DataFrame) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "record_id": raw["record_id"].astype("string"),
-            "lead_id": raw["lead_id"].astype("string"),
-            "recorded_at": _utc(raw["recorded_at"]),
-            "responded_at": _utc(raw["responded_at"]),
-            "created_at": _utc(raw["created_at"]),
-            "ttfr_minutes": pd.to_numeric(raw["ttfr_minutes"], errors="coerce").astype("float64"),
-            "business_minutes": pd.to_numeric(raw["business_minutes"], errors="coerce").astype(
-                "float64"
-            ),
-            "sla_hours": pd.to_numeric(raw["sla_hours"], errors="coerce").astype("float64"),
-            "responder": raw["responder"].astype("string"),
-            "owner": raw["owner"].astype("string"),
-            "segment": raw["segment"].astype("string"),
-            "region": raw["region"].astype("string"),
-        }
-    )
-    frame = (
-        frame.sort_values(["responded_at", "recorded_at"], kind="stable")
-        .drop_duplicates("lead_id", keep="first")
-        .reset_index(drop=True)
-    )
-    derived = frame["responded_at"] - pd.to_timedelta(frame["ttfr_minutes"], unit="min")
-    frame["created_at"] = frame["created_at"].fillna(derived)
-    if not routing.empty:
-        routed = (
-            routing[["lead_id", "owner", "segment", "region"]]
-            .astype("string")
-            .drop_duplicates("lead_id", keep="first")
-            .rename(columns={"owner": "r_owner", "segment": "r_segment", "region": "r_region"})
-        )
-        frame = frame.merge(routed, on="lead_id", how="left")
-        for column in ("owner", "segment", "region"):
-            frame[column] = frame[column].fillna(frame[f"r_{column}"])
-        frame = frame.drop(columns=["r_owner", "r_segment", "r_region"])
-    frame["owner"] = frame["owner"].fillna(frame["responder"])
-    return frame[list(TTFR_COLUMNS)]
-
-
-def _template_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "record_id": raw["record_id"].astype("string"),
-            "lead_id": raw["lead_id"].astype("string"),
-            "recorded_at": _utc(raw["recorded_at"]),
-            "template_id": raw["template_id"].astype("string"),
-            "intent": raw["intent"].astype("string"),
-            "confidence": pd.to_numeric(raw["confidence"], errors="coerce").astype("float64"),
-            "source": raw["source"].astype("string"),
-            "outcome": raw["outcome"].astype("string"),
-            "sent": raw["sent"].astype("bool"),
-            "send_attempted": raw["send_attempted"].astype("bool"),
-            "blocked_reason": raw["blocked_reason"].astype("string"),
-            "fallbacks_used": pd.to_numeric(raw["fallbacks_used"]).astype("int64"),
-            "fill_failed": raw["fill_failed"].astype("bool"),
-        }
-    )
-
-
-def _feedback_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "record_id": raw["record_id"].astype("string"),
-            "lead_id": raw["lead_id"].astype("string"),
-            "recorded_at": _utc(raw["recorded_at"]),
-            "old_owner": raw["old_owner"].astype("string"),
-            "new_owner": raw["new_owner"].astype("string"),
-            "minutes_since_routing": pd.to_numeric(
-                raw["minutes_since_routing"], errors="coerce"
-            ).astype("float64"),
-        }
-    )
-
-
-def unanswered_frame(findings: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """The sweeper's open findings (leads past their SLA with no response) as a frame."""
-    rows = [tuple(f.get(c) for c in UNANSWERED_COLUMNS) for f in findings]
-    raw = (
-        pd.DataFrame.from_records(rows, columns=list(UNANSWERED_COLUMNS))
-        if rows
-        else _empty(UNANSWERED_COLUMNS)
-    )
-    return pd.DataFrame(
-        {
-            "lead_id": raw["lead_id"].astype("string"),
-            "owner": raw["owner"].astype("string"),
-            "segment": raw["segment"].astype("string"),
-            "region": raw["region"].astype("string"),
-            "created_at": _utc(raw["created_at"]),
-            "sla_hours": pd.to_numeric(raw["sla_hours"], errors="coerce").astype("float64"),
-            "minutes_waiting": pd.to_numeric(raw["minutes_waiting"], errors="coerce").astype(
-                "float64"
-            ),
-            "found_at": _utc(raw["found_at"]),
-        }
+        routing=routing_frame(routing),
+        ttfr=ttfr_frame(_first_copies(rows.ttfr, TTFR_COLUMNS), routing=routing),
+        templates=template_frame(_first_copies(rows.templates, TEMPLATE_COLUMNS)),
+        feedback=feedback_frame(_first_copies(rows.feedback, FEEDBACK_COLUMNS)),
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import setup_logging, worker_process_init
+from redbeat import RedBeatScheduler
 
 from shared.logs import configure_logging
 from shared.messages import TASK_QUEUES, TaskName
@@ -77,6 +78,17 @@ def celery_config(settings: LeadfleetSettings) -> dict[str, Any]:
     }
 
 
+class FleetScheduler(RedBeatScheduler):  # type: ignore[misc]
+    """redbeat's scheduler without Celery's default result-cleanup entry.
+
+    The fleet keeps no results, yet beat would add celery.backend_cleanup and send it daily to
+    the default queue, which no worker consumes.
+    """
+
+    def install_default_entries(self, data: Any) -> None:
+        """Add nothing: every entry comes from beat_schedule."""
+
+
 def beat_config(settings: LeadfleetSettings) -> dict[str, Any]:
     """Beat on celery-redbeat: the schedule in Redis behind a lock, so a second beat only waits.
 
@@ -86,7 +98,7 @@ def beat_config(settings: LeadfleetSettings) -> dict[str, Any]:
     analytics = settings.analytics
     socket_timeout = settings.redis.socket_timeout_seconds
     return {
-        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_scheduler": "workers.app:FleetScheduler",
         "beat_max_loop_interval": analytics.beat_max_loop_interval_seconds,
         "redbeat_redis_url": settings.redis.url,
         "redbeat_redis_options": {
@@ -96,9 +108,6 @@ def beat_config(settings: LeadfleetSettings) -> dict[str, Any]:
         "redbeat_key_prefix": f"{settings.redis.key_prefix}:redbeat:",
         "redbeat_lock_timeout": analytics.beat_lock_timeout_seconds,
         "beat_schedule": beat_schedule(settings),
-        # No result backend, so nothing to clean: without this beat adds celery.backend_cleanup
-        # and sends it daily to a queue no worker consumes.
-        "result_expires": None,
     }
 
 

@@ -40,7 +40,7 @@ def test_redbeat_lock_is_explicit_and_short() -> None:
     """redbeat gets its own Redis URL, a prefixed lock, and a lock timeout under a minute."""
     settings = LeadfleetSettings(redis={"url": "redis://redis:6379/3", "key_prefix": "acme"})
     config = beat_config(settings)
-    assert config["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert config["beat_scheduler"] == "workers.app:FleetScheduler"
     assert config["redbeat_redis_url"] == "redis://redis:6379/3"
     assert config["redbeat_key_prefix"] == "acme:redbeat:"
     assert config["redbeat_lock_timeout"] <= 60
