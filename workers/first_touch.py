@@ -52,6 +52,8 @@ class FirstTouchOutcome(BaseModel):
     lead_id: str | None
     outcome: Literal["written", "unchanged", "no_response", "not_on_lead", "not_found"]
     decision: FirstTouchDecision | None = None
+    # The lead's owner, segment, region and CreatedDate, so analytics can slice TTFR by them.
+    context: dict[str, str | None] = {}
 
 
 def lead_id_of(deps: Deps, message: ResponseActivityMessage) -> str | None:
@@ -65,14 +67,19 @@ def lead_id_of(deps: Deps, message: ResponseActivityMessage) -> str | None:
     return who if who and who.startswith("00Q") else None
 
 
-def _region_and_sla(deps: Deps, lead: LeadRecord) -> tuple[str | None, float | None]:
-    """The lead's region by the policy (None when unknown) and its segment's SLA hours."""
+def _region_and_segment(deps: Deps, lead: LeadRecord) -> tuple[str | None, str | None]:
+    """The lead's region and segment by the policy (None when unknown)."""
     country = normalize_country(lead.Country)
     region = deps.policy.region_for(country.alpha_2) if country else None
     count, _ = parse_employee_count(lead.NumberOfEmployees)
     segment = deps.policy.segment_for(count) if count is not None else None
-    sla = deps.policy.segments[segment].sla_hours if segment else None
-    return region, sla
+    return region, segment
+
+
+def _context(deps: Deps, lead: LeadRecord) -> dict[str, str | None]:
+    region, segment = _region_and_segment(deps, lead)
+    created = lead.CreatedDate.isoformat() if lead.CreatedDate else None
+    return {"owner": lead.OwnerId, "segment": segment, "region": region, "lead_created_at": created}
 
 
 def _decide(deps: Deps, lead: LeadRecord) -> FirstTouchDecision:
@@ -86,7 +93,8 @@ def _decide(deps: Deps, lead: LeadRecord) -> FirstTouchDecision:
     email = deps.salesforce.earliest_outgoing_email(lead_id)
     if email is not None:
         candidates.append(ResponseCandidate.from_email(email.model_dump()))
-    region, sla = _region_and_sla(deps, lead)
+    region, segment = _region_and_segment(deps, lead)
+    sla = deps.policy.segments[segment].sla_hours if segment else None
     return decide_first_touch(
         lead_id=lead_id,
         created_at=lead.CreatedDate,
@@ -144,14 +152,18 @@ def _detect(deps: Deps, lead_id: str) -> FirstTouchOutcome:
             kind: Literal["unchanged", "no_response"] = (
                 "no_response" if decision.first_response_at is None else "unchanged"
             )
-            return FirstTouchOutcome(lead_id=lead_id, outcome=kind, decision=decision)
+            return FirstTouchOutcome(
+                lead_id=lead_id, outcome=kind, decision=decision, context=_context(deps, lead)
+            )
         try:
             deps.salesforce.update_lead(
                 lead_id, _fields(decision), if_unmodified_since=lead.LastModifiedDate
             )
         except StaleRecordError:
             continue
-        return FirstTouchOutcome(lead_id=lead_id, outcome="written", decision=decision)
+        return FirstTouchOutcome(
+            lead_id=lead_id, outcome="written", decision=decision, context=_context(deps, lead)
+        )
     raise RetryableError(f"lead {lead_id} changed on each of {_STALE_ROUNDS} writes")
 
 
@@ -174,7 +186,7 @@ def _record(
         "source": "rules",
         "policy_version": deps.policy.version,
         "latency_ms": round((time.monotonic() - started) * 1000, 1),
-        "decision": decision.model_dump(mode="json") if decision else None,
+        "decision": {**decision.model_dump(mode="json"), **outcome.context} if decision else None,
         "llm_exchange": None,
     }
     deps.flywheel.append(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.flywheel.port import FakeFlywheel
 from shared.salesforce import FakeSalesforce
 from tests.unit.workers_fakes import START, make_deps, response_activity
 from workers.first_touch import detect_first_touch
@@ -139,3 +140,28 @@ def test_runs_for_one_lead_take_turns(sf: FakeSalesforce) -> None:
 
     with pytest.raises(ClaimBusyError):
         detect_first_touch(deps, lead_id=lead)
+
+
+def test_the_record_carries_the_leads_owner_segment_region_and_creation(
+    sf: FakeSalesforce,
+) -> None:
+    """Analytics slices TTFR by owner, segment and region; the first-touch record carries them."""
+    rep = sf.create("User", {"LastName": "Rep"})
+    lead = sf.create("Lead", {**UK_MM, "OwnerId": rep})
+    created = sf.now()
+    sf.advance(45 * 60)
+    task = sf.create(
+        "Task", {"WhoId": lead, "Type": "Email", "Status": "Completed", "OwnerId": rep}
+    )
+    flywheel = FakeFlywheel()
+
+    detect_first_touch(
+        make_deps(sf, flywheel=flywheel),
+        message=response_activity(task, source="Task", lead_id=lead),
+    )
+
+    [record] = flywheel.for_workload("lead.first_touch_detect")
+    decision = record["decision"]
+    assert (decision["owner"], decision["segment"], decision["region"]) == (rep, "MM", "EMEA")
+    assert decision["lead_created_at"] == created.isoformat()
+    assert decision["ttfr_minutes"] == 45.0
