@@ -14,7 +14,7 @@ import redis
 from shared.messages import LeadCreatedMessage, Queue, ResponseActivityMessage
 from shared.queue_producer import QueuePublishError, build_producer, peek_queue, task_id
 from shared.settings import RedisSettings
-from tests.integration.test_listener_acceptance import claimed_redis_db
+from tests.integration.redis_databases import claimed_redis_url
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ COMMON = {
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis database of our own (Celery queue keys have fixed names)."""
-    with claimed_redis_db() as url:
+    with claimed_redis_url() as url:
         yield url
 
 

@@ -22,7 +22,7 @@ from shared.queue_producer import build_producer
 from shared.settings import RedisSettings
 from simulator.testing import SimulatorHandle
 from tests.integration.conftest import salesforce_for
-from tests.integration.test_listener_acceptance import claimed_redis_db
+from tests.integration.redis_databases import claimed_redis_url
 from tests.integration.test_workers_fleet import SNAPSHOT_FIELDS, lead_record, snapshot_message
 from tests.integration.workers_support import CELERY, REPO, base_env, create_records, read_records
 from workers.metrics_exporter import ExporterServer, build_registry
@@ -36,7 +36,7 @@ LEADS = 3
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """A Redis database of its own: Celery's queue keys have fixed names."""
-    with claimed_redis_db() as url:
+    with claimed_redis_url() as url:
         yield url
 
 
