@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import matplotlib as mpl
@@ -78,7 +79,9 @@ def _hours(hours: pd.Series) -> list[Any]:
     return [pd.Timestamp(h).tz_convert("UTC").tz_localize(None).to_pydatetime() for h in hours]
 
 
-def _time_axis(axes: Axes) -> None:
+def _time_axis(axes: Axes, hours: list[Any]) -> None:
+    # Framed on the hours shown: with one point matplotlib would otherwise span several years.
+    axes.set_xlim(min(hours) - timedelta(minutes=30), max(hours) + timedelta(minutes=90))
     locator = mdates.AutoDateLocator(maxticks=12)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -92,9 +95,10 @@ def _routed_per_hour(report: Report) -> Figure:
         _no_data(axes)
     else:
         # Bars one hour wide less a gap, in days (matplotlib's date unit).
-        axes.bar(_hours(table["hour"]), table["leads"], width=0.8 / 24, align="edge", color=_BLUE)
+        hours = _hours(table["hour"])
+        axes.bar(hours, table["leads"], width=0.8 / 24, align="edge", color=_BLUE)
         axes.set_ylabel("leads")
-        _time_axis(axes)
+        _time_axis(axes, hours)
     return figure
 
 
@@ -109,7 +113,7 @@ def _ttfr_trend(report: Report) -> Figure:
         axes.plot(hours, table["p95"], marker="o", markersize=3, color=_ORANGE, label="P95")
         axes.axhline(60, color=_GREY, linestyle="--", linewidth=0.8, label="60 min")
         axes.set_ylabel("minutes")
-        _time_axis(axes)
+        _time_axis(axes, hours)
         axes.legend(frameon=False, fontsize=8)
     return figure
 
@@ -153,7 +157,7 @@ def _confidence_over_time(report: Report) -> Figure:
         axes.axhline(0.5, color=_GREY, linestyle="--", linewidth=0.8, label="0.5")
         axes.set_ylim(0, 1.05)
         axes.set_ylabel("confidence")
-        _time_axis(axes)
+        _time_axis(axes, hours)
         axes.legend(frameon=False, fontsize=8)
     return figure
 
