@@ -45,7 +45,7 @@ from shared.salesforce.port import (
     OrgLimits,
     SaveResult,
     TaskRecord,
-    pick_account,
+    account_owner_match,
     website_matches_domain,
 )
 from shared.salesforce.soql import (
@@ -226,15 +226,7 @@ class SalesforceClient:
         if not candidates:
             return None
         active = self.active_user_ids({a.OwnerId for a in candidates if a.OwnerId})
-        chosen = pick_account(candidates, active)
-        if chosen is None or chosen.OwnerId is None:
-            return None
-        return AccountOwnerMatch(
-            account_id=chosen.Id,
-            owner_id=chosen.OwnerId,
-            owner_active=chosen.OwnerId in active,
-            domain=domain,
-        )
+        return account_owner_match(candidates, active, domain)
 
     def active_user_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of ids (in the form given) that belong to active Users."""

@@ -214,6 +214,21 @@ def pick_account(
     return ordered[0] if ordered else None
 
 
+def account_owner_match(
+    candidates: Iterable[AccountRecord], active_owner_ids: set[str], domain: str
+) -> AccountOwnerMatch | None:
+    """The owner of the Account `pick_account` prefers, with whether that owner is active."""
+    chosen = pick_account(candidates, active_owner_ids)
+    if chosen is None or chosen.OwnerId is None:
+        return None
+    return AccountOwnerMatch(
+        account_id=chosen.Id,
+        owner_id=chosen.OwnerId,
+        owner_active=chosen.OwnerId in active_owner_ids,
+        domain=domain,
+    )
+
+
 class SalesforcePort(Protocol):
     """The Salesforce operations the workloads use; ids are validated before any request."""
 
