@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from listener.metrics import ListenerMetrics, StreamStatus
+from shared.probe_http import ProbeHandler
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class HealthServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(ProbeHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/healthz":
@@ -129,16 +130,5 @@ class HealthServer:
                     self._send(HTTPStatus.OK, CONTENT_TYPE_LATEST, owner._metrics.render())
                 else:
                     self._send(HTTPStatus.NOT_FOUND, "application/json", b'{"error": "not found"}')
-
-            def _send(self, code: HTTPStatus, content_type: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                # Probes hit this every few seconds; access lines would drown the batch lines.
-                return
 
         return Handler

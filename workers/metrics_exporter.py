@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from shared.errors import ConfigError
 from shared.flywheel.buffer import FLUSH_GROUP, stream_key
 from shared.messages import QUEUES
+from shared.probe_http import ProbeHandler
 from shared.settings import load_settings
 from workers.metrics import (
     COUNTERS,
@@ -239,7 +240,7 @@ class ExporterServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         registry = self._registry
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(ProbeHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
@@ -248,17 +249,6 @@ class ExporterServer:
                     self._send(HTTPStatus.OK, "application/json", b'{"status": "ok"}')
                 else:
                     self._send(HTTPStatus.NOT_FOUND, "application/json", b'{"error": "not found"}')
-
-            def _send(self, code: HTTPStatus, content_type: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                # Scrapes and probes every few seconds would drown every other line.
-                return
 
         return Handler
 
